@@ -1,0 +1,381 @@
+//! The daemon: start-up, and the single poll loop that does the work of
+//! upstream's monitor and manager threads.
+
+pub mod array;
+pub mod control;
+pub mod start;
+pub mod sysfs;
+
+use crate::imsm::{DiskInfo, DiskSource, Imsm, LoadNote};
+use crate::mdstat;
+use crate::metadata::{DevT, DiskGeom, Metadata, MAX_DISKS};
+use crate::sys::{self, AlignedBuf};
+use crate::{error, info, warn};
+use array::Array;
+use arrayvec::ArrayVec;
+use heapless::String;
+use rustix::event::{PollFd, PollFlags};
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
+
+/// Most member arrays one container may have monitored at once.
+pub const MAX_ARRAYS: usize = 8;
+/// Size of the buffer /proc/mdstat is read into.
+const MDSTAT_BUF: usize = 16 * 1024;
+/// Size of the metadata render buffer (largest MPB plus two sectors).
+const WRITE_BUF: usize = crate::imsm::MPB_MAX + 8192;
+
+/// A member disk of the container, opened for O_DIRECT I/O.
+pub struct Disk {
+    pub dev: DevT,
+    pub kname: String<32>,
+    pub fd: OwnedFd,
+    pub geom: DiskGeom,
+    pub serial: crate::imsm::Serial,
+}
+
+/// Read access to the disks for the metadata loader.
+struct Disks<'a>(&'a [Disk]);
+
+impl DiskSource for Disks<'_> {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+    fn info(&self, i: usize) -> DiskInfo {
+        let d = &self.0[i];
+        DiskInfo {
+            dev: d.dev,
+            serial: d.serial,
+            geom: d.geom,
+        }
+    }
+    fn read(&mut self, i: usize, offset: u64, buf: &mut [u8]) -> Result<(), i32> {
+        // O_DIRECT wants an aligned buffer: bounce through one.
+        let mut a = AlignedBuf::new(buf.len().div_ceil(4096) * 4096);
+        sys::pread_exact(&self.0[i].fd, &mut a.as_mut_slice()[..buf.len()], offset)
+            .map_err(|e| e.raw_os_error())?;
+        buf.copy_from_slice(&a.as_slice()[..buf.len()]);
+        Ok(())
+    }
+}
+
+/// The running daemon's state.
+pub struct Daemon {
+    pub devnm: String<32>,
+    pub md: Box<dyn Metadata>,
+    pub disks: ArrayVec<Disk, MAX_DISKS>,
+    pub arrays: ArrayVec<Array, MAX_ARRAYS>,
+    mdstat_fd: OwnedFd,
+    mdstat_buf: Box<[u8; MDSTAT_BUF]>,
+    wbuf: AlignedBuf,
+    sigfd: OwnedFd,
+    pub control: control::Control,
+    sigterm: bool,
+    /// Re-read /proc/mdstat on the next pass.
+    rescan: bool,
+    pub run_dir: &'static str,
+}
+
+/// Log what the loader found noteworthy.
+fn log_notes(devnm: &str, disks: &[Disk], notes: &[LoadNote]) {
+    let name = |dev: DevT| {
+        disks
+            .iter()
+            .find(|d| d.dev == dev)
+            .map(|d| d.kname.as_str())
+            .unwrap_or("?")
+    };
+    for n in notes {
+        match n {
+            LoadNote::Rejected { dev, why } => {
+                warn!("{devnm}: metadata on {} rejected: {why}; it will be rewritten from the good copies", name(*dev))
+            }
+            LoadNote::Stale { dev, gen } => warn!(
+                "{devnm}: {} holds older metadata (generation {gen})",
+                name(*dev)
+            ),
+            LoadNote::Foreign { dev, family } => {
+                warn!(
+                    "{devnm}: {} belongs to another container (family {family:#x}); ignored",
+                    name(*dev)
+                )
+            }
+            LoadNote::Unknown { dev } => warn!(
+                "{devnm}: {} is not described by the metadata; ignored",
+                name(*dev)
+            ),
+        }
+    }
+}
+
+impl Daemon {
+    /// Load the container's metadata from its member disks.
+    pub fn load(
+        devnm: &str,
+        disks: ArrayVec<Disk, MAX_DISKS>,
+    ) -> Result<(Box<dyn Metadata>, ArrayVec<Disk, MAX_DISKS>), ()> {
+        let mut notes = Vec::new();
+        let r = Imsm::load(&mut Disks(&disks), &mut notes);
+        log_notes(devnm, &disks, &notes);
+        match r {
+            Ok(im) => Ok((im, disks)),
+            Err(e) => {
+                error!("{devnm}: cannot load metadata: {e}");
+                Err(())
+            }
+        }
+    }
+
+    /// Assemble the daemon once metadata is loaded and the socket exists.
+    pub fn new(
+        devnm: &str,
+        md: Box<dyn Metadata>,
+        disks: ArrayVec<Disk, MAX_DISKS>,
+        control: control::Control,
+        run_dir: &'static str,
+    ) -> Result<Daemon, Errno> {
+        let mdstat_fd = rustix::fs::open(
+            "/proc/mdstat",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        let mut name = String::new();
+        let _ = name.push_str(devnm);
+        Ok(Daemon {
+            devnm: name,
+            md,
+            disks,
+            arrays: ArrayVec::new(),
+            mdstat_fd,
+            mdstat_buf: Box::new([0; MDSTAT_BUF]),
+            wbuf: AlignedBuf::new(WRITE_BUF),
+            sigfd: sys::signal::signal_fd()?,
+            control,
+            sigterm: false,
+            rescan: true,
+            run_dir,
+        })
+    }
+
+    /// Write pending metadata to every member that must receive it.
+    pub fn sync_metadata(&mut self) {
+        if !self.md.updates_pending() {
+            return;
+        }
+        let n = self.md.begin_write();
+        for i in 0..n {
+            let Some(dev) = self.md.disk_dev(i) else {
+                continue;
+            };
+            let Some(disk) = self.disks.iter().find(|d| d.dev == dev) else {
+                continue;
+            };
+            let buf = self.wbuf.as_mut_slice();
+            let regions = self.md.render(i, disk.geom, buf);
+            for r in &regions {
+                let data = &self.wbuf.as_slice()[r.start..r.start + r.len];
+                if let Err(e) = sys::pwrite_all(&disk.fd, data, r.offset) {
+                    error!(
+                        "{}: metadata write to {} failed: {e}",
+                        self.devnm, disk.kname
+                    );
+                }
+            }
+        }
+        self.md.end_write();
+    }
+
+    /// Run the monitor over every array once. Metadata reaches the disks
+    /// before the kernel is told anything.
+    pub fn monitor_pass(&mut self) {
+        let mut i = 0;
+        while i < self.arrays.len() {
+            let act = self.arrays[i].pass(self.md.as_mut());
+            self.sync_metadata();
+            self.arrays[i].apply(&act);
+            if self.arrays[i].members.iter().any(|m| m.removing) {
+                self.arrays[i].remove_failed();
+            }
+            let release = act.deactivate || (self.sigterm && !act.dirty);
+            if release {
+                let a = self.arrays.remove(i);
+                if act.deactivate {
+                    info!("{}: {} stopped", self.devnm, a.devnm);
+                }
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    /// Read /proc/mdstat and start monitoring new member arrays.
+    pub fn manage(&mut self) {
+        let mut n = 0;
+        let buf = &mut self.mdstat_buf[..];
+        let _ = rustix::fs::seek(&self.mdstat_fd, rustix::fs::SeekFrom::Start(0));
+        while n < buf.len() {
+            match rustix::io::read(&self.mdstat_fd, &mut buf[n..]) {
+                Ok(0) => break,
+                Ok(r) => n += r,
+                Err(Errno::INTR) => continue,
+                Err(_) => break,
+            }
+        }
+        if self.sigterm {
+            return;
+        }
+        let stat = mdstat::parse(&buf[..n]);
+        for e in stat.entries.iter() {
+            let Some(sub) = e.member_of(&self.devnm) else {
+                continue;
+            };
+            if self
+                .arrays
+                .iter()
+                .any(|a| a.devnm.as_str() == e.devnm.as_str())
+            {
+                continue;
+            }
+            if !e.active
+                || e.level.is_empty()
+                || e.level.starts_with("raid0")
+                || e.level.starts_with("linear")
+            {
+                continue;
+            }
+            let Some(inst) = crate::md::parse_u64(sub.as_bytes()) else {
+                warn!("{}: {}: unexpected subarray '{}'", self.devnm, e.devnm, sub);
+                continue;
+            };
+            if self.md.open_new(inst as u32).is_err() {
+                warn!(
+                    "{}: {}: no volume {} in the metadata",
+                    self.devnm, e.devnm, inst
+                );
+                continue;
+            }
+            match Array::open(&e.devnm, inst as u32) {
+                Ok(a) => {
+                    info!("{}: monitoring {} (volume {})", self.devnm, a.devnm, inst);
+                    if self.arrays.try_push(a).is_err() {
+                        error!("{}: too many arrays; {} not monitored", self.devnm, e.devnm);
+                    }
+                }
+                Err(array::OpenArrayError::NotMonitored) => {}
+                Err(err) => warn!("{}: failed to monitor {}: {:?}", self.devnm, e.devnm, err),
+            }
+        }
+    }
+
+    /// Whether the container is gone or nobody holds it exclusively (so no
+    /// member is about to be started): time to exit when no arrays are left.
+    fn container_released(&self) -> bool {
+        let mut p = sysfs::Path::new();
+        let _ = core::fmt::write(&mut p, format_args!("/dev/{}", self.devnm));
+        match rustix::fs::open(
+            p.as_str(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::EXCL | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(_) => true,
+            Err(Errno::BUSY) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// The poll loop. Returns the process exit code.
+    pub fn run(&mut self) -> i32 {
+        const MAX_FDS: usize =
+            8 + control::MAX_CLIENTS + MAX_ARRAYS * (3 + crate::metadata::MAX_SLOTS);
+        let mut first = true;
+        loop {
+            if self.rescan {
+                self.rescan = false;
+                self.manage();
+            }
+            self.monitor_pass();
+            if self.arrays.is_empty() {
+                if self.sigterm {
+                    info!("{}: all arrays clean; exiting", self.devnm);
+                    return 0;
+                }
+                if self.container_released() {
+                    if !first {
+                        info!("{}: no arrays left to monitor; exiting", self.devnm);
+                    }
+                    self.control.remove_files();
+                    return 0;
+                }
+            }
+            first = false;
+            let timeout = if self.arrays.is_empty() {
+                Some(rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 20_000_000,
+                })
+            } else {
+                None
+            };
+            // Build the poll set.
+            let mut fds: ArrayVec<PollFd<'_>, MAX_FDS> = ArrayVec::new();
+            fds.push(PollFd::new(&self.sigfd, PollFlags::IN));
+            fds.push(PollFd::new(&self.mdstat_fd, PollFlags::PRI));
+            let ctl_start = fds.len();
+            self.control.poll_fds(&mut fds);
+            let ctl_end = fds.len();
+            for a in &self.arrays {
+                for attr in [&a.array_state, &a.sync_action, &a.sync_completed] {
+                    let _ = fds.try_push(PollFd::from_borrowed_fd(attr.fd(), PollFlags::PRI));
+                }
+                for m in a.members.iter().filter(|m| !m.removing) {
+                    let _ = fds.try_push(PollFd::from_borrowed_fd(m.state.fd(), PollFlags::PRI));
+                }
+            }
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => {
+                    error!("{}: poll failed: {e}", self.devnm);
+                    return 1;
+                }
+            }
+            let sig_ready = !fds[0].revents().is_empty();
+            let mdstat_ready = !fds[1].revents().is_empty();
+            let mut ctl_events: ArrayVec<PollFlags, { 1 + control::MAX_CLIENTS }> = ArrayVec::new();
+            for f in &fds[ctl_start..ctl_end] {
+                ctl_events.push(f.revents());
+            }
+            drop(fds);
+            if sig_ready {
+                while let Some(s) = sys::signal::read_signal(&self.sigfd) {
+                    if s == sys::signal::Sig::Terminate && !self.sigterm {
+                        info!("{}: terminating once arrays are clean", self.devnm);
+                        self.sigterm = true;
+                        for a in self.arrays.iter_mut() {
+                            a.shorten_safe_mode();
+                        }
+                    }
+                }
+            }
+            if mdstat_ready {
+                self.rescan = true;
+            }
+            // Monitor first: a write waiting in write-pending must not wait
+            // for socket clients.
+            self.monitor_pass();
+            if self.rescan {
+                self.rescan = false;
+                self.manage();
+            }
+            let mut reqs = control::Requests::default();
+            self.control.service(&ctl_events, self.sigterm, &mut reqs);
+            if reqs.ping_manager {
+                self.manage();
+            }
+            if reqs.ping_monitor {
+                // A ping is answered after a full pass that began after it arrived.
+                self.monitor_pass();
+            }
+            self.control.send_replies();
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! Start-up: resolve the container, fork, load the metadata, create the pid
+//! file and socket, tell the launcher we are ready, lock memory, and run.
+
+use super::control::{pid_alive, read_pid, Control};
+use super::sysfs::{md_devs, path, read_text};
+use super::{Daemon, Disk};
+use crate::metadata::{DiskGeom, MAX_DISKS};
+use crate::sys::{self, signal};
+use crate::{error, info, warn};
+use arrayvec::ArrayVec;
+use heapless::String;
+use rustix::fd::OwnedFd;
+
+/// Exit codes, as the C mdmon uses them.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const BAD_DEVICE: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const CANNOT_MONITOR: i32 = 3;
+}
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub container: Option<std::string::String>,
+    pub all: bool,
+    pub takeover: bool,
+    pub foreground: bool,
+    pub offroot: bool,
+}
+
+/// The kernel name (`md127`) of the md device a user named.
+///
+/// Accepts `md127`, `/dev/md127`, `/dev/md/NAME`, `md/NAME` and the
+/// systemd instance form `initrd/md127`.
+pub fn resolve_container(name: &str) -> Result<String<32>, std::string::String> {
+    let name = name.strip_prefix("initrd/").unwrap_or(name);
+    let mut p = path(format_args!("{name}"));
+    if !name.starts_with("/dev/") {
+        p = path(format_args!("/dev/{name}"));
+    }
+    // A bare kernel name needs no device node.
+    let bare = name.strip_prefix("/dev/").unwrap_or(name);
+    let from_sysfs = |devnm: &str| -> Option<String<32>> {
+        let mut buf = [0u8; 64];
+        read_text(
+            path(format_args!("/sys/block/{devnm}/md/array_state")).as_str(),
+            &mut buf,
+        )
+        .ok()?;
+        let mut s = String::new();
+        s.push_str(devnm).ok()?;
+        Some(s)
+    };
+    if !bare.contains('/') {
+        if let Some(s) = from_sysfs(bare) {
+            return Ok(s);
+        }
+    }
+    let st = rustix::fs::stat(p.as_str()).map_err(|e| format!("error opening {p}: {e}"))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::BlockDevice {
+        return Err(format!("{p} does not appear to be an md device"));
+    }
+    let (maj, min) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+    let link = rustix::fs::readlink(
+        path(format_args!("/sys/dev/block/{maj}:{min}")).as_str(),
+        Vec::new(),
+    )
+    .map_err(|_| format!("{p} does not appear to be an md device"))?;
+    let link = link.to_string_lossy();
+    let devnm = link.rsplit('/').next().unwrap_or("");
+    from_sysfs(devnm).ok_or_else(|| format!("{p} does not appear to be an md device"))
+}
+
+/// Check that `devnm` is an IMSM container; returns a message if not.
+fn check_container(devnm: &str) -> Result<(), std::string::String> {
+    let mut buf = [0u8; 64];
+    let mv = read_text(
+        path(format_args!("/sys/block/{devnm}/md/metadata_version")).as_str(),
+        &mut buf,
+    )
+    .map_err(|_| format!("failed to load sysfs info for {devnm}"))?;
+    let Some(fmt) = mv.strip_prefix(b"external:") else {
+        return Err(format!(
+            "{devnm} does not use external metadata - cannot monitor"
+        ));
+    };
+    if fmt.starts_with(b"/") || fmt.starts_with(b"-") {
+        return Err(format!("{devnm} is not a container - cannot monitor"));
+    }
+    let fmt = std::string::String::from_utf8_lossy(fmt).into_owned();
+    let mut buf = [0u8; 64];
+    let level = read_text(
+        path(format_args!("/sys/block/{devnm}/md/level")).as_str(),
+        &mut buf,
+    )
+    .unwrap_or(b"");
+    if !level.is_empty() {
+        return Err(format!("{devnm} is not a container - cannot monitor"));
+    }
+    if fmt != "imsm" {
+        return Err(format!("{devnm} uses unsupported metadata: {fmt}"));
+    }
+    Ok(())
+}
+
+/// The serial IMSM records for a disk.
+fn disk_serial(kname: &str, major: u32, minor: u32) -> Option<crate::imsm::Serial> {
+    let mut raw: ArrayVec<u8, 64> = ArrayVec::new();
+    if std::env::var("IMSM_DEVNAME_AS_SERIAL")
+        .map(|v| v.trim() == "1")
+        .unwrap_or(false)
+    {
+        let s = format!("/dev/{kname}");
+        let b = s.as_bytes();
+        let mut out = [0u8; 16];
+        let n = b.len().min(15);
+        out[..n].copy_from_slice(&b[..n]);
+        return Some(out);
+    }
+    let mut buf = [0u8; 256];
+    if let Ok(t) = read_text(
+        path(format_args!("/sys/dev/block/{major}:{minor}/device/serial")).as_str(),
+        &mut buf,
+    ) {
+        let _ = raw.try_extend_from_slice(&t[..t.len().min(64)]);
+    } else if let Ok(t) = sys::read_file(
+        path(format_args!(
+            "/sys/dev/block/{major}:{minor}/device/vpd_pg80"
+        ))
+        .as_str(),
+        &mut buf,
+    ) {
+        // The unit serial number VPD page: 4-byte header, then the serial.
+        if t.len() > 4 {
+            let len = usize::from(t[3]).min(t.len() - 4);
+            let _ = raw.try_extend_from_slice(&t[4..4 + len.min(64)]);
+        }
+    }
+    if raw.is_empty() {
+        return None;
+    }
+    Some(normalise_serial(&raw))
+}
+
+/// Normalise a raw serial as IMSM does: drop blanks and non-ASCII, replace
+/// `:` with `;`, keep the last 16 characters.
+pub fn normalise_serial(raw: &[u8]) -> crate::imsm::Serial {
+    let mut s: ArrayVec<u8, 64> = ArrayVec::new();
+    for &c in raw.iter().take_while(|&&c| c != 0) {
+        if c > 0x20 && c < 0x80 {
+            let _ = s.try_push(if c == b':' { b';' } else { c });
+        }
+    }
+    let tail = &s[s.len().saturating_sub(16)..];
+    let mut out = [0u8; 16];
+    out[..tail.len()].copy_from_slice(tail);
+    out
+}
+
+/// Open the container's member disks.
+fn open_disks(devnm: &str) -> Result<ArrayVec<Disk, MAX_DISKS>, std::string::String> {
+    let devs = md_devs(devnm).map_err(|e| format!("failed to load sysfs info for {devnm}: {e}"))?;
+    let mut disks = ArrayVec::new();
+    for d in devs {
+        let Some(dev) = d.dev else { continue };
+        let fd = match sys::open_block(dev.major, dev.minor, &d.kname, true) {
+            Ok(fd) => fd,
+            Err(e) => {
+                warn!("{devnm}: cannot open {}: {e}", d.kname);
+                continue;
+            }
+        };
+        let size_bytes =
+            sys::block_size_bytes(&fd).map_err(|e| format!("{}: size: {e}", d.kname))?;
+        let sector_size = sys::logical_sector_size(&fd).unwrap_or(512);
+        let Some(serial) = disk_serial(&d.kname, dev.major, dev.minor) else {
+            warn!("{devnm}: failed to retrieve serial for {} (set IMSM_DEVNAME_AS_SERIAL=1 for disks without one)", d.kname);
+            continue;
+        };
+        let disk = Disk {
+            dev,
+            kname: d.kname.clone(),
+            fd,
+            geom: DiskGeom {
+                size_bytes,
+                sector_size,
+            },
+            serial,
+        };
+        if disks.try_push(disk).is_err() {
+            return Err(format!("{devnm}: too many member disks"));
+        }
+    }
+    Ok(disks)
+}
+
+/// Report readiness (or failure) to the launching parent.
+fn notify_parent(pipe: &mut Option<OwnedFd>, code: i32) {
+    if let Some(fd) = pipe.take() {
+        let _ = rustix::io::write(&fd, &code.to_ne_bytes());
+    }
+}
+
+/// Run mdmon for one container. Returns the exit code of this process.
+pub fn run_container(devnm: &str, opts: &Options, run_dir: &'static str, version: &str) -> i32 {
+    let mut pipe_w: Option<OwnedFd> = None;
+    if !opts.foreground {
+        let (r, w) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
+            Ok(p) => p,
+            Err(_) => {
+                error!("failed to create pipe");
+                return exit::BAD_DEVICE;
+            }
+        };
+        match signal::fork() {
+            Err(e) => {
+                error!("failed to fork: {e}");
+                return exit::BAD_DEVICE;
+            }
+            Ok(signal::Forked::Parent(pid)) => {
+                drop(w);
+                let mut b = [0u8; 4];
+                return match rustix::io::read(&r, &mut b) {
+                    Ok(4) => i32::from_ne_bytes(b),
+                    _ => signal::wait_child(pid),
+                };
+            }
+            Ok(signal::Forked::Child) => {
+                drop(r);
+                pipe_w = Some(w);
+            }
+        }
+    }
+    let code = daemon_main(devnm, opts, run_dir, version, &mut pipe_w);
+    notify_parent(&mut pipe_w, code);
+    code
+}
+
+fn daemon_main(
+    devnm: &str,
+    opts: &Options,
+    run_dir: &'static str,
+    version: &str,
+    pipe_w: &mut Option<OwnedFd>,
+) -> i32 {
+    if let Err(msg) = check_container(devnm) {
+        error!("{msg}");
+        return exit::CANNOT_MONITOR;
+    }
+    let _ = rustix::fs::mkdir(run_dir, rustix::fs::Mode::from_bits_truncate(0o755));
+    let mut control = Control::new(run_dir, devnm, version);
+    // Another instance?
+    if let Some(pid) = read_pid(control.pid_path.as_str()) {
+        if pid_alive(pid) && pid != rustix::process::getpid().as_raw_nonzero().get() {
+            if !opts.takeover {
+                error!("{devnm} already managed (pid {pid})");
+                return exit::CANNOT_MONITOR;
+            }
+            error!("{devnm}: --takeover is not implemented yet (pid {pid} still running)");
+            return exit::CANNOT_MONITOR;
+        }
+        // A stale pid file from an instance that is gone.
+        control.remove_files();
+    } else {
+        control.remove_files();
+    }
+    let _ = rustix::process::chdir("/");
+    let disks = match open_disks(devnm) {
+        Ok(d) => d,
+        Err(msg) => {
+            error!("{msg}");
+            return exit::CANNOT_MONITOR;
+        }
+    };
+    let Ok((md, disks)) = Daemon::load(devnm, disks) else {
+        error!("Cannot load metadata for {devnm}");
+        return exit::CANNOT_MONITOR;
+    };
+    if let Err(e) = control.create_pid_file() {
+        error!("{devnm}: cannot create {}: {e}", control.pid_path);
+        return exit::CANNOT_MONITOR;
+    }
+    if let Err(e) = control.create_socket() {
+        error!("{devnm}: cannot create {}: {e}", control.sock_path);
+        control.remove_files();
+        return exit::CANNOT_MONITOR;
+    }
+    let mut daemon = match Daemon::new(devnm, md, disks, control, run_dir) {
+        Ok(d) => d,
+        Err(e) => {
+            error!("{devnm}: start-up failed: {e}");
+            return exit::CANNOT_MONITOR;
+        }
+    };
+    if let Err(e) = signal::lock_memory() {
+        warn!("{devnm}: mlockall failed: {e}");
+    }
+    notify_parent(pipe_w, exit::OK);
+    if !opts.foreground {
+        let _ = rustix::process::setsid();
+        redirect_stdio();
+        sys::log::use_kmsg();
+    }
+    info!("{devnm}: started (generation {})", daemon.md.generation());
+    daemon.run()
+}
+
+/// Point stdin, stdout and stderr at /dev/null.
+fn redirect_stdio() {
+    if let Ok(null) = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDWR,
+        rustix::fs::Mode::empty(),
+    ) {
+        let _ = rustix::stdio::dup2_stdin(&null);
+        let _ = rustix::stdio::dup2_stdout(&null);
+        let _ = rustix::stdio::dup2_stderr(&null);
+    }
+}
+
+/// `--all`: one daemon per active external container in /proc/mdstat.
+pub fn run_all(opts: &Options, run_dir: &'static str, version: &str) -> i32 {
+    let mut buf = vec![0u8; 64 * 1024];
+    let text = match sys::read_file("/proc/mdstat", &mut buf) {
+        Ok(t) => t,
+        Err(e) => {
+            error!("cannot read /proc/mdstat: {e}");
+            return exit::CANNOT_MONITOR;
+        }
+    };
+    let stat = crate::mdstat::parse(text);
+    let mut code = 0;
+    let mut o = opts.clone();
+    o.foreground = false;
+    for e in stat.entries.iter().filter(|e| e.is_container()) {
+        code |= run_container(&e.devnm, &o, run_dir, version);
+    }
+    code
+}

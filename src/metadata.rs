@@ -1,0 +1,157 @@
+//! The contract between the monitor/manager core and a metadata format.
+//!
+//! IMSM and DDF implement [`Metadata`]; the loop never asks which one it
+//! holds. Every method is pure with respect to I/O: a format keeps its
+//! metadata in fixed buffers, changes it in memory, and renders the bytes
+//! each member disk must receive when the shell asks ([`Metadata::render`]).
+//! The shell does the reading and writing.
+
+use crate::md::{DevState, SyncAction};
+use arrayvec::ArrayVec;
+
+/// Most member slots an array may have.
+pub const MAX_SLOTS: usize = 32;
+/// Most disks a container may hold.
+pub const MAX_DISKS: usize = 32;
+
+/// A block device number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DevT {
+    pub major: u32,
+    pub minor: u32,
+}
+
+/// One member device of a monitored array, as the monitor last read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotInfo {
+    /// The md slot (`raid_disk`).
+    pub slot: u32,
+    pub dev: DevT,
+    /// `recovery_start` in sectors; [`crate::md::MAX_SECTOR`] when in sync.
+    pub recovery_start: u64,
+    /// The device's current `state` flags.
+    pub state: DevState,
+}
+
+/// What a format sees of a monitored array, and the few values it may
+/// change (upstream's `struct active_array` fields a handler touches).
+#[derive(Clone, Debug)]
+pub struct ArrayCtx {
+    /// Index of the volume in the container (`external:/mdX/<inst>`).
+    pub inst: u32,
+    pub level: i32,
+    pub layout: u32,
+    pub raid_disks: u32,
+    /// Per-member data size in 512-byte sectors.
+    pub component_size: u64,
+    /// `resync_start` as last read.
+    pub resync_start: u64,
+    pub curr_action: SyncAction,
+    pub prev_action: SyncAction,
+    /// Progress of the current sync operation in per-member sectors, as the
+    /// monitor last recorded it; the format may lower or reset it.
+    pub last_checkpoint: u64,
+    /// The members currently tracked.
+    pub slots: ArrayVec<SlotInfo, MAX_SLOTS>,
+    /// Set by the format: the manager should look at degraded slots.
+    pub check_degraded: bool,
+}
+
+impl ArrayCtx {
+    /// Whether the resync of this array is complete according to
+    /// `resync_start` (level-aware, as md counts resync sectors).
+    pub fn resync_complete(&self) -> bool {
+        self.resync_start >= self.sync_size()
+    }
+
+    /// The number of sectors a resync of this array covers.
+    pub fn sync_size(&self) -> u64 {
+        match self.level {
+            1 | 4 | 5 | 6 => self.component_size,
+            10 => {
+                let near = u64::from(self.layout & 0xff).max(1);
+                let far = u64::from((self.layout >> 8) & 0xff).max(1);
+                self.component_size * u64::from(self.raid_disks) / (near * far)
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// The `consistent` argument of `set_array_state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consistency {
+    /// Writes are about to happen: record the array dirty.
+    Dirty,
+    /// The kernel has no writes in flight: record the array clean.
+    Clean,
+    /// The array is starting from read-only: decide (and handle missing disks).
+    Starting,
+}
+
+/// Why a format refused to monitor a member array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenError {
+    /// The container holds no volume with that index.
+    NoSuchVolume,
+}
+
+/// One contiguous write the shell must perform on a member disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// Byte offset on the disk.
+    pub offset: u64,
+    /// Byte range within the render buffer.
+    pub start: usize,
+    pub len: usize,
+}
+
+/// The writes for one disk, in the order they must reach the disk.
+pub type Regions = ArrayVec<Region, 3>;
+
+/// Geometry of a member disk, queried by the shell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskGeom {
+    pub size_bytes: u64,
+    pub sector_size: u32,
+}
+
+/// A metadata format's in-memory metadata for one container.
+pub trait Metadata {
+    /// The format name, as in the container's `metadata_version` (`external:<name>`).
+    fn name(&self) -> &'static str;
+
+    /// Accept volume `inst` for monitoring.
+    fn open_new(&mut self, inst: u32) -> Result<(), OpenError>;
+
+    /// Record the array dirty or clean (and resync progress); returns whether
+    /// the array is consistent (meaningful for [`Consistency::Starting`]).
+    fn set_array_state(&mut self, a: &mut ArrayCtx, consistent: Consistency) -> bool;
+
+    /// Record the state of the member in `slot` (failure, rebuild completion).
+    fn set_disk(&mut self, a: &mut ArrayCtx, slot: u32, state: DevState);
+
+    /// Whether in-memory changes wait to be written.
+    fn updates_pending(&self) -> bool;
+
+    /// Start writing pending changes: advance the generation and freeze the
+    /// image that [`Metadata::render`] hands out. Returns the number of disks
+    /// (indices `0..n` for `disk_dev`/`render`).
+    fn begin_write(&mut self) -> usize;
+
+    /// The device of disk `i` of the current write, if it must be written.
+    fn disk_dev(&self, i: usize) -> Option<DevT>;
+
+    /// Render the bytes disk `i` must receive into `buf` (sector aligned),
+    /// returning the writes in order.
+    fn render(&self, i: usize, geom: DiskGeom, buf: &mut [u8]) -> Regions;
+
+    /// The write finished (successfully or not: errors were logged).
+    fn end_write(&mut self);
+
+    /// The generation number now on disk (for logs and tests).
+    fn generation(&self) -> u32;
+
+    /// Whether volume `inst` is recorded dirty in the metadata.
+    fn volume_dirty(&self, inst: u32) -> Option<bool>;
+}

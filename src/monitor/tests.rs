@@ -1,0 +1,312 @@
+use super::*;
+use crate::md::MAX_SECTOR;
+use crate::metadata::{DevT, DiskGeom, OpenError, Regions};
+
+/// A metadata double that records what the monitor asked of it.
+#[derive(Default)]
+struct Recorder {
+    calls: Vec<String>,
+    dirty: bool,
+    pending: bool,
+    /// What `set_array_state(Starting)` answers.
+    starting_clean: bool,
+}
+
+impl Metadata for Recorder {
+    fn name(&self) -> &'static str {
+        "test"
+    }
+    fn open_new(&mut self, _inst: u32) -> Result<(), OpenError> {
+        Ok(())
+    }
+    fn set_array_state(&mut self, a: &mut ArrayCtx, c: Consistency) -> bool {
+        self.calls
+            .push(format!("state {c:?} ckpt {}", a.last_checkpoint));
+        let clean = match c {
+            Consistency::Starting => self.starting_clean,
+            Consistency::Clean => true,
+            Consistency::Dirty => false,
+        };
+        if self.dirty == clean {
+            self.dirty = !clean;
+            self.pending = true;
+        }
+        clean
+    }
+    fn set_disk(&mut self, _a: &mut ArrayCtx, slot: u32, state: DevState) {
+        self.calls.push(format!("disk {slot} {}", state.0));
+        self.pending = true;
+    }
+    fn updates_pending(&self) -> bool {
+        self.pending
+    }
+    fn begin_write(&mut self) -> usize {
+        self.pending = false;
+        0
+    }
+    fn disk_dev(&self, _i: usize) -> Option<DevT> {
+        None
+    }
+    fn render(&self, _i: usize, _g: DiskGeom, _b: &mut [u8]) -> Regions {
+        Regions::new()
+    }
+    fn end_write(&mut self) {}
+    fn generation(&self) -> u32 {
+        0
+    }
+    fn volume_dirty(&self, _inst: u32) -> Option<bool> {
+        Some(self.dirty)
+    }
+}
+
+fn ctx(n: u32) -> ArrayCtx {
+    let mut slots = ArrayVec::new();
+    for s in 0..n {
+        slots.push(SlotInfo {
+            slot: s,
+            dev: DevT { major: 7, minor: s },
+            recovery_start: MAX_SECTOR,
+            state: DevState(DevState::INSYNC),
+        });
+    }
+    ArrayCtx {
+        inst: 0,
+        level: 1,
+        layout: 0,
+        raid_disks: n,
+        component_size: 32768,
+        resync_start: MAX_SECTOR,
+        curr_action: SyncAction::Idle,
+        prev_action: SyncAction::Idle,
+        last_checkpoint: 0,
+        slots,
+        check_degraded: false,
+    }
+}
+
+fn input(state: ArrayState, action: SyncAction, n: usize) -> Inputs {
+    let mut devs = ArrayVec::new();
+    for _ in 0..n {
+        devs.push(DevInput {
+            state: DevState(DevState::INSYNC),
+            recovery_start: Some(MAX_SECTOR),
+        });
+    }
+    Inputs {
+        array_state: state,
+        sync_action: action,
+        resync_start: Some(MAX_SECTOR),
+        sync_completed: 0,
+        blocked: false,
+        devs,
+    }
+}
+
+#[test]
+fn write_pending_marks_dirty_then_active() {
+    let mut mon = ArrayMon::new(ctx(2));
+    let mut md = Recorder::default();
+    mon.prev_state = ArrayState::Clean;
+    let act = read_and_act(
+        &mut mon,
+        &input(ArrayState::WritePending, SyncAction::Idle, 2),
+        &mut md,
+    );
+    assert_eq!(act.next_state, Some(ArrayState::Active));
+    assert!(act.dirty);
+    assert!(
+        md.dirty,
+        "metadata must be dirty before the kernel is told active"
+    );
+    assert!(md.updates_pending());
+}
+
+#[test]
+fn active_idle_waits_for_clean_before_marking_metadata_clean() {
+    let mut mon = ArrayMon::new(ctx(2));
+    let mut md = Recorder {
+        dirty: true,
+        ..Default::default()
+    };
+    mon.prev_state = ArrayState::Active;
+    let act = read_and_act(
+        &mut mon,
+        &input(ArrayState::ActiveIdle, SyncAction::Idle, 2),
+        &mut md,
+    );
+    assert_eq!(act.next_state, Some(ArrayState::Clean));
+    assert!(md.dirty, "still dirty until the kernel reports clean");
+    assert!(md.calls.is_empty());
+    let act = read_and_act(
+        &mut mon,
+        &input(ArrayState::Clean, SyncAction::Idle, 2),
+        &mut md,
+    );
+    assert_eq!(act.next_state, None);
+    assert!(!act.dirty);
+    assert!(!md.dirty);
+}
+
+#[test]
+fn readonly_start_goes_read_auto_when_consistent_and_active_otherwise() {
+    let mut mon = ArrayMon::new(ctx(2));
+    let mut md = Recorder {
+        starting_clean: true,
+        ..Default::default()
+    };
+    let act = read_and_act(
+        &mut mon,
+        &input(ArrayState::Readonly, SyncAction::Idle, 2),
+        &mut md,
+    );
+    assert_eq!(act.next_state, Some(ArrayState::ReadAuto));
+    let mut mon = ArrayMon::new(ctx(2));
+    let mut md = Recorder {
+        starting_clean: false,
+        ..Default::default()
+    };
+    let act = read_and_act(
+        &mut mon,
+        &input(ArrayState::Readonly, SyncAction::Idle, 2),
+        &mut md,
+    );
+    assert_eq!(act.next_state, Some(ArrayState::Active));
+    assert!(act.dirty);
+}
+
+#[test]
+fn blocked_readonly_member_is_left_alone() {
+    let mut mon = ArrayMon::new(ctx(2));
+    let mut md = Recorder::default();
+    let mut inp = input(ArrayState::Readonly, SyncAction::Idle, 2);
+    inp.blocked = true;
+    let act = read_and_act(&mut mon, &inp, &mut md);
+    assert_eq!(act.next_state, None);
+    assert!(md.calls.is_empty());
+}
+
+#[test]
+fn stopped_array_is_marked_clean_and_cleared() {
+    let mut mon = ArrayMon::new(ctx(2));
+    let mut md = Recorder {
+        dirty: true,
+        ..Default::default()
+    };
+    mon.prev_state = ArrayState::Active;
+    let act = read_and_act(
+        &mut mon,
+        &input(ArrayState::Inactive, SyncAction::Idle, 2),
+        &mut md,
+    );
+    assert_eq!(act.next_state, Some(ArrayState::Clear));
+    assert!(act.deactivate);
+    assert!(!md.dirty);
+    // A never-started (inactive -> inactive) array is not torn down.
+    let mut mon = ArrayMon::new(ctx(2));
+    let act = read_and_act(
+        &mut mon,
+        &input(ArrayState::Inactive, SyncAction::Idle, 2),
+        &mut md,
+    );
+    assert!(!act.deactivate);
+}
+
+#[test]
+fn resync_progress_is_checkpointed_and_end_is_reported() {
+    let mut mon = ArrayMon::new(ctx(2));
+    let mut md = Recorder::default();
+    mon.prev_state = ArrayState::Active;
+    let mut inp = input(ArrayState::Active, SyncAction::Resync, 2);
+    inp.sync_completed = 1024;
+    let act = read_and_act(&mut mon, &inp, &mut md);
+    assert!(act.dirty);
+    assert_eq!(mon.ctx.last_checkpoint, 1024);
+    assert_eq!(
+        md.calls.last().map(String::as_str),
+        Some("state Dirty ckpt 1024")
+    );
+    // No progress: no new checkpoint call.
+    let n = md.calls.len();
+    read_and_act(&mut mon, &inp, &mut md);
+    assert_eq!(md.calls.len(), n);
+    // Resync ends: G fires and asks the manager to look at degraded slots.
+    let mut done = input(ArrayState::Active, SyncAction::Idle, 2);
+    done.sync_completed = 0;
+    let act = read_and_act(&mut mon, &done, &mut md);
+    assert!(act.check_degraded);
+    assert!(md.calls.iter().any(|c| c.starts_with("state Dirty")));
+}
+
+#[test]
+fn finished_sync_resets_checkpoint() {
+    let mut mon = ArrayMon::new(ctx(2));
+    let mut md = Recorder::default();
+    let mut inp = input(ArrayState::Active, SyncAction::Resync, 2);
+    inp.sync_completed = 32768;
+    read_and_act(&mut mon, &inp, &mut md);
+    assert_eq!(mon.ctx.last_checkpoint, 0);
+}
+
+#[test]
+fn faulty_member_is_recorded_unblocked_and_removed() {
+    let mut mon = ArrayMon::new(ctx(2));
+    let mut md = Recorder::default();
+    mon.prev_state = ArrayState::Active;
+    let mut inp = input(ArrayState::Active, SyncAction::Idle, 2);
+    inp.devs[1].state = DevState(DevState::FAULTY | DevState::BLOCKED);
+    let act = read_and_act(&mut mon, &inp, &mut md);
+    assert_eq!(
+        md.calls,
+        vec![format!("disk 1 {}", DevState::FAULTY | DevState::BLOCKED)]
+    );
+    assert_eq!(act.unblock.as_slice(), &[1]);
+    assert_eq!(act.remove.as_slice(), &[1]);
+    assert!(act.check_degraded);
+}
+
+#[test]
+fn faulty_member_of_read_auto_array_makes_it_active() {
+    let mut mon = ArrayMon::new(ctx(2));
+    let mut md = Recorder::default();
+    mon.prev_state = ArrayState::ReadAuto;
+    let mut inp = input(ArrayState::ReadAuto, SyncAction::Idle, 2);
+    inp.devs[0].state = DevState(DevState::FAULTY);
+    let act = read_and_act(&mut mon, &inp, &mut md);
+    assert_eq!(act.next_state, Some(ArrayState::Active));
+    assert!(md.dirty);
+    assert_eq!(act.remove.as_slice(), &[0]);
+}
+
+#[test]
+fn recovery_end_reports_every_member() {
+    let mut mon = ArrayMon::new(ctx(2));
+    let mut md = Recorder::default();
+    mon.prev_state = ArrayState::Active;
+    mon.ctx.prev_action = SyncAction::Recover;
+    let mut inp = input(ArrayState::Active, SyncAction::Idle, 2);
+    inp.devs[1].state = DevState(0);
+    let act = read_and_act(&mut mon, &inp, &mut md);
+    assert_eq!(md.calls.iter().filter(|c| c.starts_with("disk")).count(), 2);
+    assert!(
+        act.check_degraded,
+        "a member not in sync leaves the array degraded"
+    );
+}
+
+#[test]
+fn reshape_start_asks_manager_for_new_devices() {
+    let mut mon = ArrayMon::new(ctx(2));
+    let mut md = Recorder::default();
+    let act = read_and_act(
+        &mut mon,
+        &input(ArrayState::Active, SyncAction::Reshape, 2),
+        &mut md,
+    );
+    assert!(act.check_reshape);
+    let act = read_and_act(
+        &mut mon,
+        &input(ArrayState::Active, SyncAction::Reshape, 2),
+        &mut md,
+    );
+    assert!(!act.check_reshape);
+}

@@ -1,0 +1,181 @@
+//! The thin shell over system calls: sysfs attributes, block devices,
+//! logging, signals and process set-up. Everything here does I/O; the
+//! decisions live in the sans-I/O modules.
+
+pub mod log;
+pub mod signal;
+
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+/// An open sysfs attribute, read with `pread` at offset 0 (which also
+/// re-arms its poll notification) and written with plain `write`.
+pub struct Attr {
+    fd: OwnedFd,
+}
+
+/// Size of the buffer sysfs attributes are read into (values are short).
+pub const ATTR_BUF: usize = 256;
+
+impl Attr {
+    /// Open `path` read-write, falling back to read-only.
+    pub fn open(path: &str) -> Result<Attr, Errno> {
+        let fd =
+            rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).or_else(|e| {
+                if e == Errno::ACCESS {
+                    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                } else {
+                    Err(e)
+                }
+            })?;
+        let a = Attr { fd };
+        // Prime the read so the kernel sets up its buffer now, not in the loop.
+        let mut buf = [0u8; ATTR_BUF];
+        let _ = a.read(&mut buf);
+        Ok(a)
+    }
+
+    /// Read the whole value into `buf`; returns the bytes read.
+    pub fn read<'b>(&self, buf: &'b mut [u8; ATTR_BUF]) -> Result<&'b [u8], Errno> {
+        let n = rustix::io::pread(&self.fd, &mut buf[..], 0)?;
+        Ok(&buf[..n])
+    }
+
+    /// Write a value.
+    pub fn write(&self, value: &str) -> Result<(), Errno> {
+        rustix::io::write(&self.fd, value.as_bytes()).map(|_| ())
+    }
+
+    /// The descriptor, for polling.
+    pub fn fd(&self) -> rustix::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Whether the attribute file was deleted (its device or array went away).
+    pub fn gone(&self) -> bool {
+        rustix::fs::fstat(&self.fd)
+            .map(|s| s.st_nlink == 0)
+            .unwrap_or(true)
+    }
+}
+
+/// Read a whole small file (sysfs, proc) into `buf`, returning its text.
+pub fn read_file<'b>(path: &str, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut n = 0;
+    while n < buf.len() {
+        let r = rustix::io::read(&fd, &mut buf[n..])?;
+        if r == 0 {
+            break;
+        }
+        n += r;
+    }
+    Ok(&buf[..n])
+}
+
+/// Write a value to a file once (sysfs).
+pub fn write_file(path: &str, value: &str) -> Result<(), Errno> {
+    let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    rustix::io::write(&fd, value.as_bytes()).map(|_| ())
+}
+
+/// Strip one trailing newline.
+pub fn trim(text: &[u8]) -> &[u8] {
+    text.strip_suffix(b"\n").unwrap_or(text)
+}
+
+/// A heap buffer with a 4096-aligned window, for O_DIRECT I/O. Allocated
+/// once at start-up; no `unsafe` needed: the window is found by address.
+pub struct AlignedBuf {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// A zeroed buffer of `len` bytes aligned to 4096.
+    pub fn new(len: usize) -> AlignedBuf {
+        let raw = vec![0u8; len + 4096];
+        let addr = raw.as_ptr() as usize;
+        let start = (4096 - addr % 4096) % 4096;
+        AlignedBuf { raw, start, len }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.raw[self.start..self.start + self.len]
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.raw[self.start..self.start + self.len]
+    }
+}
+
+/// Open a block device by number for O_DIRECT I/O. Tries `/dev/<kname>`,
+/// then a temporary node in `/dev` (as mdadm does) when udev made no node.
+pub fn open_block(major: u32, minor: u32, kname: &str, write: bool) -> Result<OwnedFd, Errno> {
+    let mode = if write { OFlags::RDWR } else { OFlags::RDONLY };
+    let flags = mode | OFlags::DIRECT | OFlags::CLOEXEC;
+    let mut path = heapless::String::<96>::new();
+    let _ = core::fmt::write(&mut path, format_args!("/dev/{kname}"));
+    if let Ok(fd) = rustix::fs::open(path.as_str(), flags, Mode::empty()) {
+        if let Ok(st) = rustix::fs::fstat(&fd) {
+            let rdev = st.st_rdev;
+            if rustix::fs::major(rdev) == major && rustix::fs::minor(rdev) == minor {
+                return Ok(fd);
+            }
+        }
+    }
+    path.clear();
+    let pid = rustix::process::getpid().as_raw_nonzero();
+    let _ = core::fmt::write(
+        &mut path,
+        format_args!("/dev/.tmp.mdmon.{pid}:{major}:{minor}"),
+    );
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path.as_str(),
+        rustix::fs::FileType::BlockDevice,
+        Mode::RUSR | Mode::WUSR,
+        rustix::fs::makedev(major, minor),
+    )?;
+    let r = rustix::fs::open(path.as_str(), flags, Mode::empty());
+    let _ = rustix::fs::unlink(path.as_str());
+    r
+}
+
+/// Size in bytes of an open block device.
+pub fn block_size_bytes(fd: &OwnedFd) -> Result<u64, Errno> {
+    rustix::fs::seek(fd, rustix::fs::SeekFrom::End(0))
+}
+
+/// Logical sector size of an open block device.
+pub fn logical_sector_size(fd: &OwnedFd) -> Result<u32, Errno> {
+    rustix::fs::ioctl_blksszget(fd)
+}
+
+/// Read exactly `buf.len()` bytes at `offset`.
+pub fn pread_exact(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> Result<(), Errno> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = rustix::io::pread(fd, &mut buf[done..], offset + done as u64)?;
+        if n == 0 {
+            return Err(Errno::IO);
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// Write all of `buf` at `offset`.
+pub fn pwrite_all(fd: &OwnedFd, buf: &[u8], offset: u64) -> Result<(), Errno> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = rustix::io::pwrite(fd, &buf[done..], offset + done as u64)?;
+        if n == 0 {
+            return Err(Errno::IO);
+        }
+        done += n;
+    }
+    Ok(())
+}

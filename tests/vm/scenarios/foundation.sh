@@ -1,0 +1,249 @@
+#!/bin/bash
+# Foundation scenarios (issue: a static mdmon keeps IMSM arrays writable),
+# each run with Debian's C mdmon (the oracle) and with ours, in one VM boot.
+# Prints one "ok"/"FAIL" line per scenario and implementation, then the
+# comparison of what both left on disk, then "N passed, M failed".
+#
+# Env: IMPLS (default "c rs"), ONLY (a scenario name to run alone).
+. "$VM_REPO/tests/vm/lib.sh"
+shopt -s extglob
+RS_BIN=$VM_REPO/target/x86_64-unknown-linux-musl/release/mdmon
+C_BIN=/run/mdmon.c
+IMPLS=${IMPLS:-"c rs"}
+OUT=${VM_OUT:-/tmp}/results
+mkdir -p "$OUT"
+[ -e "$C_BIN" ] || cp /usr/sbin/mdmon "$C_BIN"
+[ -x "$RS_BIN" ] || { echo "missing $RS_BIN (cargo build --release --target x86_64-unknown-linux-musl)"; exit 1; }
+
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+
+use_impl() {
+	case $1 in
+	c) cp "$C_BIN" /usr/sbin/mdmon ;;
+	rs) cp "$RS_BIN" /usr/sbin/mdmon ;;
+	esac
+	IMPL=$1
+}
+
+# The mdmon serving container $1 must be running and be the implementation under test.
+check_mdmon() {
+	local pid
+	wait_for "/run/mdadm/$1.pid" '[0-9]*' 10 || fail "no pid file for $1"
+	pid=$(mdmon_pid "$1")
+	kill -0 "$pid" 2>/dev/null || fail "mdmon pid $pid for $1 not running"
+	if [ "$IMPL" = rs ]; then
+		cmp -s "/proc/$pid/exe" "$RS_BIN" || fail "mdmon for $1 is not ours"
+	else
+		cmp -s "/proc/$pid/exe" "$C_BIN" || fail "mdmon for $1 is not the C one"
+	fi
+	[ -S "/run/mdadm/$1.sock" ] || fail "no socket for $1"
+}
+
+# examine_norm DEV: mdadm --examine without the fields that differ run to run
+examine_norm() {
+	mdadm --examine "$1" 2>&1 | grep -vE '^ *(Orig Family|Family|Generation|Checksum|UUID|Creation Time|/dev/)' \
+		| sed -E 's#/dev/loop[0-9]+#LOOP#g'
+}
+
+dirty_state() { mdadm --examine "$1" | awk -F': ' '/Dirty State/ {print $2; exit}'; }
+
+run_scenario() { # NAME FUNCTION ARGS...
+	local name=$1
+	shift
+	[ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ] && return 0
+	local t0=$(date +%s.%N)
+	( TEST_NAME="$name[$IMPL]"; "$@" )
+	local rc=$?
+	cleanup_md
+	local dt=$(echo "$(date +%s.%N) - $t0" | bc)
+	if [ $rc = 0 ]; then
+		PASSED=$((PASSED + 1))
+		printf 'ok   %-28s %-3s (%.1fs)\n' "$name" "$IMPL" "$dt"
+	else
+		FAILED=$((FAILED + 1))
+		FAILED_NAMES+=("$name[$IMPL]")
+		printf 'FAIL %-28s %-3s (%.1fs)\n' "$name" "$IMPL" "$dt"
+		dmesg | tail -n 30 | sed 's/^/  dmesg: /'
+	fi
+}
+
+# (a)/(b): a write makes the array active and the metadata dirty; after the
+# safe-mode delay both are clean again.
+sc_write_dirty_clean() { # LEVEL NDISKS
+	local level=$1 n=$2 disks vol ctr
+	disks=$(mkdisks "$n" 64)
+	vol=$(imsm_create vol0 "$level" "$n" $disks)
+	ctr=$(md_name /dev/md/imsm0)
+	local d0=$(echo "$disks" | head -n1)
+	if [ "$level" = 0 ]; then
+		# RAID0 has no dirty state: mdmon has nothing to monitor and leaves.
+		run dd if=/dev/urandom of="/dev/$vol" bs=4k count=16 oflag=direct status=none
+		sleep 1
+		check_eq "$(dirty_state "$d0")" clean "raid0 dirty state"
+		examine_norm "$d0" > "$OUT/$IMPL.raid0.examine"
+		return 0
+	fi
+	check_mdmon "$ctr"
+	# A new volume starts read-auto (or clean); the first write makes it active.
+	wait_for "/sys/block/$vol/md/array_state" '@(clean|read-auto)' 30 || fail "array not idle"
+	echo 3 > "/sys/block/$vol/md/safe_mode_delay"
+	run dd if=/dev/urandom of="/dev/$vol" bs=4k count=16 oflag=direct status=none
+	check_attr "$vol" array_state active
+	check_eq "$(dirty_state "$d0")" dirty "metadata dirty while active"
+	wait_for "/sys/block/$vol/md/array_state" clean 20 || fail "array did not go clean"
+	sleep 0.5
+	local d
+	for d in $disks; do
+		check_eq "$(dirty_state "$d")" clean "metadata clean on $d"
+	done
+	examine_norm "$d0" > "$OUT/$IMPL.raid$level-$n.examine"
+}
+
+# (c): a volume created without --assume-clean finishes its initial resync;
+# progress is checkpointed in the metadata while it runs.
+sc_initial_resync() { # LEVEL NDISKS
+	local level=$1 n=$2 disks vol ctr
+	disks=$(mkdisks "$n" 64)
+	echo 1500 > /proc/sys/dev/raid/speed_limit_max
+	vol=$(IMSM_ASSUME_CLEAN=0 imsm_create vol0 "$level" "$n" $disks)
+	ctr=$(md_name /dev/md/imsm0)
+	local d0=$(echo "$disks" | head -n1)
+	check_mdmon "$ctr"
+	wait_for "/sys/block/$vol/md/sync_action" resync 20 || fail "resync did not start"
+	sleep 4
+	local ck
+	ck=$(mdadm --examine "$d0" | awk -F': ' '/Checkpoint/ {print $2; exit}' | awk '{print $1}')
+	log "mid-resync: $(mdadm --examine "$d0" | grep -E 'Migrate State|Checkpoint|Map State' | tr -s ' ' | tr '\n' ';')"
+	[ -n "$ck" ] && [ "$ck" -gt 0 ] || fail "no checkpoint recorded mid-resync (got '$ck')"
+	echo 200000 > /proc/sys/dev/raid/speed_limit_max
+	wait_idle /dev/md/vol0 120 || fail "resync did not finish"
+	run mdadm --wait-clean /dev/md/vol0
+	sleep 0.5
+	mdadm --examine "$d0" | grep -q 'Migrate State : idle' || fail "migration still recorded after resync"
+	check_eq "$(dirty_state "$d0")" clean "clean after resync"
+	examine_norm "$d0" > "$OUT/$IMPL.resync-raid$level-$n.examine"
+}
+
+# (d): stopping the volume then the container: mdmon exits, metadata clean.
+sc_stop() {
+	local disks vol ctr pid
+	disks=$(mkdisks 2 64)
+	vol=$(imsm_create vol0 1 2 $disks)
+	ctr=$(md_name /dev/md/imsm0)
+	check_mdmon "$ctr"
+	pid=$(mdmon_pid "$ctr")
+	run dd if=/dev/zero of="/dev/$vol" bs=4k count=8 oflag=direct status=none
+	run mdadm --stop /dev/md/vol0
+	local i
+	for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+	kill -0 "$pid" 2>/dev/null && fail "mdmon still running after the volume stopped"
+	[ -e "/run/mdadm/$ctr.pid" ] && fail "pid file left behind"
+	run mdadm --stop /dev/md/imsm0
+	local d
+	for d in $disks; do check_eq "$(dirty_state "$d")" clean "clean on $d"; done
+}
+
+# (e): SIGTERM while active: the metadata is clean on disk before exit.
+sc_sigterm() {
+	local disks vol ctr pid
+	disks=$(mkdisks 2 64)
+	vol=$(imsm_create vol0 1 2 $disks)
+	ctr=$(md_name /dev/md/imsm0)
+	check_mdmon "$ctr"
+	pid=$(mdmon_pid "$ctr")
+	echo 10 > "/sys/block/$vol/md/safe_mode_delay"
+	run dd if=/dev/urandom of="/dev/$vol" bs=4k count=8 oflag=direct status=none
+	check_attr "$vol" array_state active
+	check_eq "$(dirty_state "$(echo "$disks" | head -n1)")" dirty "dirty before SIGTERM"
+	kill -TERM "$pid"
+	local i
+	for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+	kill -0 "$pid" 2>/dev/null && fail "mdmon did not exit after SIGTERM"
+	local d
+	for d in $disks; do check_eq "$(dirty_state "$d")" clean "clean on $d after SIGTERM"; done
+	check_attr "$vol" array_state clean
+}
+
+# (f): one disk's MPB corrupted while mdmon is down: mdmon starts from the
+# good copy, reports the bad one, keeps the array writable and rewrites it.
+sc_corrupt_copy() {
+	local disks vol ctr pid
+	disks=$(mkdisks 2 64)
+	vol=$(imsm_create vol0 1 2 $disks)
+	ctr=$(md_name /dev/md/imsm0)
+	check_mdmon "$ctr"
+	wait_for "/sys/block/$vol/md/array_state" '@(clean|read-auto)' 30 || fail "array not idle"
+	pid=$(mdmon_pid "$ctr")
+	kill -KILL "$pid"
+	sleep 0.5
+	# Flip a byte inside the disk table of the second disk's anchor.
+	local size off
+	size=$(stat -c %s /tmp/disk1.img)
+	off=$((size - 1024 + 0xD8 + 20))
+	printf '\x5a' | dd of=/tmp/disk1.img bs=1 seek=$off conv=notrunc status=none
+	sync; echo 3 > /proc/sys/vm/drop_caches
+	mdadm --examine "$(echo "$disks" | sed -n 2p)" 2>&1 | head -n3 | sed 's/^/  examine disk1: /'
+	dmesg -C
+	run mdmon "$ctr"
+	check_mdmon "$ctr"
+	if [ "$IMPL" = rs ]; then
+		dmesg | grep -q 'rejected: checksum' || fail "the bad copy was not reported"
+		log "reported: $(dmesg | grep 'rejected' | head -n1)"
+	fi
+	run timeout 20 dd if=/dev/urandom of="/dev/$vol" bs=4k count=8 oflag=direct status=none
+	wait_for "/sys/block/$vol/md/array_state" 'active' 5 || true
+	run mdadm --wait-clean /dev/md/vol0
+	local d
+	for d in $disks; do
+		check_eq "$(dirty_state "$d")" clean "good metadata on $d"
+	done
+}
+
+# (g): mdadm --wait-clean (which pings mdmon) succeeds.
+sc_wait_clean() {
+	local disks vol ctr
+	disks=$(mkdisks 2 64)
+	vol=$(imsm_create vol0 1 2 $disks)
+	ctr=$(md_name /dev/md/imsm0)
+	check_mdmon "$ctr"
+	echo 30 > "/sys/block/$vol/md/safe_mode_delay"
+	run dd if=/dev/urandom of="/dev/$vol" bs=4k count=8 oflag=direct status=none
+	check_attr "$vol" array_state active
+	run timeout 30 mdadm --wait-clean /dev/md/vol0
+	check_attr "$vol" array_state clean
+	check_eq "$(dirty_state "$(echo "$disks" | head -n1)")" clean "clean after --wait-clean"
+}
+
+for impl in $IMPLS; do
+	use_impl "$impl"
+	run_scenario raid1-write sc_write_dirty_clean 1 2
+	run_scenario raid0-write sc_write_dirty_clean 0 2
+	run_scenario raid5-write sc_write_dirty_clean 5 3
+	run_scenario raid10-write sc_write_dirty_clean 10 4
+	run_scenario raid1-resync sc_initial_resync 1 2
+	run_scenario raid5-resync sc_initial_resync 5 3
+	run_scenario stop sc_stop
+	run_scenario sigterm sc_sigterm
+	run_scenario corrupt-copy sc_corrupt_copy
+	run_scenario wait-clean sc_wait_clean
+done
+
+# What both implementations left on disk must match.
+if [[ $IMPLS == *c* && $IMPLS == *rs* ]]; then
+	for f in "$OUT"/c.*.examine; do
+		[ -e "$f" ] || continue
+		g=$OUT/rs.${f##*/c.}
+		name=compare-${f##*/c.}
+		if diff -u "$f" "$g" > "$OUT/$name.diff"; then
+			PASSED=$((PASSED + 1)); printf 'ok   %-28s\n' "$name"
+		else
+			FAILED=$((FAILED + 1)); FAILED_NAMES+=("$name"); printf 'FAIL %-28s\n' "$name"
+			sed 's/^/  /' "$OUT/$name.diff"
+		fi
+	done
+fi
+[ ${#FAILED_NAMES[@]} -gt 0 ] && echo "failed: ${FAILED_NAMES[*]}"
+echo "foundation: $PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]

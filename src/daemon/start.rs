@@ -229,6 +229,7 @@ pub fn run_container(devnm: &str, opts: &Options, run_dir: &'static str, version
             Ok(signal::Forked::Child) => {
                 drop(r);
                 pipe_w = Some(w);
+                sys::log::use_kmsg();
             }
         }
     }
@@ -300,7 +301,6 @@ fn daemon_main(
     if !opts.foreground {
         let _ = rustix::process::setsid();
         redirect_stdio();
-        sys::log::use_kmsg();
     }
     info!("{devnm}: started (generation {})", daemon.md.generation());
     daemon.run()

@@ -1,5 +1,6 @@
-//! Logging without allocation: to stderr in the foreground, to `/dev/kmsg`
-//! once daemonised (falling back to stderr if that cannot be opened).
+//! Logging without allocation: to stderr, and in the background also to
+//! `/dev/kmsg` (mdadm starts mdmon with stderr on /dev/null, so problems
+//! found while starting must reach the kernel log too).
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicI32, Ordering};

@@ -4,7 +4,9 @@
 # Prints one "ok"/"FAIL" line per scenario and implementation, then the
 # comparison of what both left on disk, then "N passed, M failed".
 #
-# Env: IMPLS (default "c rs"), ONLY (a scenario name to run alone).
+# Arguments (VAR=value, as the VM passes no environment): IMPLS (default
+# "c rs"), ONLY (one scenario name to run alone).
+for a in "$@"; do export "${a?}"; done
 . "$VM_REPO/tests/vm/lib.sh"
 shopt -s extglob
 RS_BIN=$VM_REPO/target/x86_64-unknown-linux-musl/release/mdmon
@@ -186,7 +188,16 @@ sc_corrupt_copy() {
 	sync; echo 3 > /proc/sys/vm/drop_caches
 	mdadm --examine "$(echo "$disks" | sed -n 2p)" 2>&1 | head -n3 | sed 's/^/  examine disk1: /'
 	dmesg -C
-	run mdmon "$ctr"
+	if [ "$IMPL" = c ]; then
+		# Known difference: the C mdmon refuses the whole container when one
+		# copy is corrupt ("Cannot load metadata"), leaving the array unmonitored.
+		if ! mdmon "$ctr"; then
+			log "C mdmon refused to start with one corrupt copy (upstream behaviour)"
+			return 0
+		fi
+	else
+		run mdmon "$ctr"
+	fi
 	check_mdmon "$ctr"
 	if [ "$IMPL" = rs ]; then
 		dmesg | grep -q 'rejected: checksum' || fail "the bad copy was not reported"

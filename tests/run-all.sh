@@ -1,32 +1,51 @@
 #!/bin/bash
-# Placeholder test runner: build the static binary, run VM tests, summarize.
+# Every test: unit tests on the host, then the scenarios against the real md
+# driver in a VM (each with Debian's C mdmon and with ours). Installs what it
+# needs (run as root on Debian). Ends with "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-tests/vm/out}
 mkdir -p "$OUT"
 pass=0 failn=0 failed=()
+count() { # NAME RC
+	if [ "$2" = 0 ]; then pass=$((pass + 1)); echo "=== $1: PASS"; else failn=$((failn + 1)); failed+=("$1"); echo "=== $1: FAIL (rc=$2)"; fi
+}
 
-echo "=== build"
-if cargo build --release --target x86_64-unknown-linux-musl; then
-	pass=$((pass + 1)); echo "=== build: PASS"
-else
-	failn=$((failn + 1)); failed+=(build); echo "=== build: FAIL"
+bash tests/vm/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+echo "=== unit tests"
+cargo test --release 2>&1 | tee "$OUT/unit.log" | grep -E '^test result|FAILED|panicked'
+count unit-tests "${PIPESTATUS[0]}"
+
+echo "=== static build"
+cargo build --release --target x86_64-unknown-linux-musl --bins --examples
+rc=$?
+count static-build $rc
+if [ $rc = 0 ]; then
+	bin=target/x86_64-unknown-linux-musl/release/mdmon
+	file "$bin" | grep -q 'static' && echo "static binary: $(stat -c %s "$bin") bytes"
 fi
 
-vmtest() { # vmtest NAME GUEST_SCRIPT [ARGS...]
+# VM scenarios: one boot per group; each scenario line is counted.
+vmgroup() { # NAME GUEST_SCRIPT [ARGS...]
 	local name=$1 rc
 	shift
-	echo "=== $name"
-	tests/vm/vm.sh -t "${VM_TIMEOUT:-300}" "$OUT/$name" "$@"
+	echo "=== VM group $name"
+	VM_QUIET=1 tests/vm/vm.sh -t "${VM_TIMEOUT:-1500}" "$OUT/$name" "$@"
 	rc=$?
-	if [ $rc = 0 ]; then
-		pass=$((pass + 1)); echo "=== $name: PASS"
-	else
-		failn=$((failn + 1)); failed+=("$name"); echo "=== $name: FAIL (rc=$rc)"
+	grep -E '^(ok|FAIL) ' "$OUT/$name/console.log" || true
+	local p f
+	p=$(grep -cE '^ok ' "$OUT/$name/console.log")
+	f=$(grep -cE '^FAIL ' "$OUT/$name/console.log")
+	pass=$((pass + p)); failn=$((failn + f))
+	[ "$f" -gt 0 ] && failed+=("$name")
+	if [ $rc != 0 ] && [ "$f" = 0 ]; then
+		failn=$((failn + 1)); failed+=("$name(rc=$rc)")
+		tail -n 40 "$OUT/$name/console.log"
 	fi
 }
 
-vmtest smoke-c-mdmon tests/vm/smoke.sh
+vmgroup foundation tests/vm/scenarios/foundation.sh
 
 echo "${pass} passed, ${failn} failed${failed:+ (${failed[*]})}"
 [ "$failn" = 0 ]

@@ -8,22 +8,24 @@ pub mod sysfs;
 
 use crate::imsm::{DiskInfo, DiskSource, Imsm, LoadNote};
 use crate::mdstat;
-use crate::metadata::{DevT, DiskGeom, Metadata, MAX_DISKS};
+use crate::metadata::{DevT, DiskGeom, Metadata, Region, MAX_DISKS};
 use crate::sys::{self, AlignedBuf};
 use crate::{error, info, warn};
 use array::Array;
 use arrayvec::ArrayVec;
 use heapless::String;
 use rustix::event::{PollFd, PollFlags};
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 
 /// Most member arrays one container may have monitored at once.
 pub const MAX_ARRAYS: usize = 8;
 /// Size of the buffer /proc/mdstat is read into.
 const MDSTAT_BUF: usize = 16 * 1024;
-/// Size of the metadata render buffer (largest MPB plus two sectors).
-const WRITE_BUF: usize = crate::imsm::MPB_MAX + 8192;
+/// Size of a metadata render buffer (largest MPB plus two sectors, rounded).
+const WRITE_BUF: usize = crate::imsm::MPB_MAX + 4096;
+/// Distinct metadata images written in one batch.
+const WRITE_BUFS: usize = 2;
 
 /// A member disk of the container, opened for O_DIRECT I/O.
 pub struct Disk {
@@ -67,13 +69,20 @@ pub struct Daemon {
     pub arrays: ArrayVec<Array, MAX_ARRAYS>,
     mdstat_fd: OwnedFd,
     mdstat_buf: Box<[u8; MDSTAT_BUF]>,
-    wbuf: AlignedBuf,
+    /// Metadata images being written (distinct images per batch).
+    wbufs: ArrayVec<AlignedBuf, WRITE_BUFS>,
+    aio: sys::aio::Aio,
     sigfd: OwnedFd,
     pub control: control::Control,
     sigterm: bool,
     /// Re-read /proc/mdstat on the next pass.
     rescan: bool,
     pub run_dir: &'static str,
+}
+
+/// The bytes of `r` in a render buffer.
+fn region_bytes<'a>(b: &'a AlignedBuf, r: &Region) -> &'a [u8] {
+    &b.as_slice()[r.start..r.start + r.len]
 }
 
 /// Log what the loader found noteworthy.
@@ -148,7 +157,10 @@ impl Daemon {
             arrays: ArrayVec::new(),
             mdstat_fd,
             mdstat_buf: Box::new([0; MDSTAT_BUF]),
-            wbuf: AlignedBuf::new(WRITE_BUF),
+            wbufs: (0..WRITE_BUFS)
+                .map(|_| AlignedBuf::new(WRITE_BUF))
+                .collect(),
+            aio: sys::aio::Aio::new()?,
             sigfd: sys::signal::signal_fd()?,
             control,
             sigterm: false,
@@ -157,27 +169,63 @@ impl Daemon {
         })
     }
 
-    /// Write pending metadata to every member that must receive it.
+    /// Write pending metadata to every member that must receive it. All
+    /// disks are written together; identical images share one buffer.
     pub fn sync_metadata(&mut self) {
         if !self.md.updates_pending() {
             return;
         }
         let n = self.md.begin_write();
-        for i in 0..n {
-            let Some(dev) = self.md.disk_dev(i) else {
-                continue;
-            };
-            let Some(disk) = self.disks.iter().find(|d| d.dev == dev) else {
-                continue;
-            };
-            let buf = self.wbuf.as_mut_slice();
-            let regions = self.md.render(i, disk.geom, buf);
-            for r in &regions {
-                let data = &self.wbuf.as_slice()[r.start..r.start + r.len];
-                if let Err(e) = sys::pwrite_all(&disk.fd, data, r.offset) {
+        let mut i = 0;
+        while i < n {
+            // Fill the buffer pool with distinct images, then write a batch.
+            let mut batch: ArrayVec<(usize, usize, Region), MAX_DISKS> = ArrayVec::new();
+            // The region each filled buffer holds.
+            let mut images: ArrayVec<Region, WRITE_BUFS> = ArrayVec::new();
+            while i < n && !images.is_full() {
+                let disk = self
+                    .md
+                    .disk_dev(i)
+                    .and_then(|dev| self.disks.iter().position(|d| d.dev == dev));
+                let Some(d) = disk else {
+                    i += 1;
+                    continue;
+                };
+                let slot = images.len();
+                let regions =
+                    self.md
+                        .render(i, self.disks[d].geom, self.wbufs[slot].as_mut_slice());
+                i += 1;
+                let Some(&r) = regions.first() else { continue };
+                let new = region_bytes(&self.wbufs[slot], &r);
+                let same = (0..images.len()).find(|&j| {
+                    images[j].start == r.start
+                        && images[j].len == r.len
+                        && region_bytes(&self.wbufs[j], &images[j]) == new
+                });
+                match same {
+                    Some(j) => batch.push((j, d, r)),
+                    None => {
+                        images.push(r);
+                        batch.push((slot, d, r));
+                    }
+                }
+            }
+            let mut writes: ArrayVec<sys::aio::Write<'_>, MAX_DISKS> = ArrayVec::new();
+            for &(b, d, r) in &batch {
+                writes.push(sys::aio::Write {
+                    fd: self.disks[d].fd.as_fd(),
+                    buf: &self.wbufs[b].as_slice()[r.start..r.start + r.len],
+                    offset: r.offset,
+                });
+            }
+            let mut results = [Ok(()); MAX_DISKS];
+            self.aio.write_all(&writes, &mut results[..writes.len()]);
+            for (k, res) in results[..writes.len()].iter().enumerate() {
+                if let Err(e) = res {
                     error!(
                         "{}: metadata write to {} failed: {e}",
-                        self.devnm, disk.kname
+                        self.devnm, self.disks[batch[k].1].kname
                     );
                 }
             }

@@ -22,7 +22,7 @@ pub const DEV_MAX: usize = view::dev::LEN + 2 * (view::map::LEN + 4 * MAX_SLOTS)
 /// Largest bad-block log (254 entries).
 pub const BBM_MAX: usize = 8 + 8 * 254;
 /// Largest MPB we accept.
-pub const MPB_MAX: usize = 64 * 1024;
+pub const MPB_MAX: usize = 16 * 1024;
 
 /// A disk serial as IMSM stores it: up to 16 bytes, NUL padded.
 pub type Serial = [u8; 16];
@@ -1106,30 +1106,30 @@ impl Metadata for Imsm {
             &self.image
         };
         // On disk the tail is: extended sectors (MPB sectors 1..k), the
-        // anchor (MPB sector 0), the migration record. Lay buf out the same
-        // way so each region is one contiguous write.
+        // anchor (MPB sector 0), the migration record. They are contiguous,
+        // so one write covers them: a torn write leaves a checksum mismatch
+        // (the anchor's checksum covers the extended sectors), exactly as
+        // writing them one after another would.
         let k = mpb.len().div_ceil(ss);
         let ext = (k - 1) * ss;
         if buf.len() < (k + 1) * ss {
             return out;
         }
+        let first = ss.min(mpb.len());
         buf[..(k + 1) * ss].fill(0);
-        buf[..mpb.len() - ss.min(mpb.len())].copy_from_slice(&mpb[ss.min(mpb.len())..]);
-        buf[ext..ext + ss.min(mpb.len())].copy_from_slice(&mpb[..ss.min(mpb.len())]);
-        if k > 1 {
-            out.push(Region {
-                offset: d - (k as u64 + 1) * ss as u64,
-                start: 0,
-                len: ext,
-            });
-        }
+        buf[..mpb.len() - first].copy_from_slice(&mpb[first..]);
+        buf[ext..ext + first].copy_from_slice(&mpb[..first]);
         // The migration record belongs to mdadm during a reshape; otherwise
-        // it is cleared along with the anchor write.
-        let anchor_len = if self.any_gen_migration() { ss } else { 2 * ss };
+        // it is cleared along with the anchor.
+        let len = if self.any_gen_migration() {
+            k * ss
+        } else {
+            (k + 1) * ss
+        };
         out.push(Region {
-            offset: d - 2 * ss as u64,
-            start: ext,
-            len: anchor_len,
+            offset: d - (k as u64 + 1) * ss as u64,
+            start: 0,
+            len,
         });
         out
     }

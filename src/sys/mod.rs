@@ -2,6 +2,7 @@
 //! logging, signals and process set-up. Everything here does I/O; the
 //! decisions live in the sans-I/O modules.
 
+pub mod aio;
 pub mod log;
 pub mod signal;
 
@@ -169,6 +170,11 @@ pub fn pread_exact(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> Result<(), Errn
 
 /// Write all of `buf` at `offset`.
 pub fn pwrite_all(fd: &OwnedFd, buf: &[u8], offset: u64) -> Result<(), Errno> {
+    pwrite_all_fd(fd.as_fd(), buf, offset)
+}
+
+/// Write all of `buf` at `offset` through a borrowed descriptor.
+pub fn pwrite_all_fd(fd: rustix::fd::BorrowedFd<'_>, buf: &[u8], offset: u64) -> Result<(), Errno> {
     let mut done = 0;
     while done < buf.len() {
         let n = rustix::io::pwrite(fd, &buf[done..], offset + done as u64)?;

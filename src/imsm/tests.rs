@@ -1,6 +1,7 @@
 //! Tests of the IMSM codec and handler on synthetic metadata (built the way
 //! mdadm lays it out) and on fixtures captured from Debian's mdadm.
 
+use super::load::disk_record;
 use super::*;
 use crate::metadata::SlotInfo;
 use crate::wire::set_le16;

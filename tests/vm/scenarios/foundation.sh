@@ -219,6 +219,12 @@ sc_wait_clean() {
 	vol=$(imsm_create vol0 1 2 $disks)
 	ctr=$(md_name /dev/md/imsm0)
 	check_mdmon "$ctr"
+	# A second instance for the same container is refused; the first stays.
+	local pid=$(mdmon_pid "$ctr") rc=0
+	mdmon "$ctr" || rc=$?
+	check_eq "$rc" 3 "exit code of a second instance"
+	check_eq "$(mdmon_pid "$ctr")" "$pid" "pid file still names the first instance"
+	kill -0 "$pid" || fail "first instance gone"
 	echo 30 > "/sys/block/$vol/md/safe_mode_delay"
 	run dd if=/dev/urandom of="/dev/$vol" bs=4k count=8 oflag=direct status=none
 	check_attr "$vol" array_state active

@@ -14,10 +14,7 @@ fn main() {
     let version = if git.is_empty() {
         std::env::var("CARGO_PKG_VERSION").unwrap_or_default()
     } else {
-        format!(
-            "{} ({git})",
-            std::env::var("CARGO_PKG_VERSION").unwrap_or_default()
-        )
+        format!("{} ({git})", std::env::var("CARGO_PKG_VERSION").unwrap_or_default())
     };
     println!("cargo:rustc-env=MDMON_VERSION={version}");
 }

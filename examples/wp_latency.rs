@@ -20,8 +20,7 @@ fn main() {
     let rounds: usize = args[2].parse().expect("ROUNDS");
     let devnm = dev.rsplit('/').next().unwrap_or(dev);
     let state_path = format!("/sys/block/{devnm}/md/array_state");
-    let fd = rustix::fs::open(dev.as_str(), OFlags::WRONLY | OFlags::DIRECT, Mode::empty())
-        .expect("open device");
+    let fd = rustix::fs::open(dev.as_str(), OFlags::WRONLY | OFlags::DIRECT, Mode::empty()).expect("open device");
     // A 4096-aligned buffer without unsafe: find the aligned window.
     let raw = vec![0xa5u8; 8192];
     let off = (4096 - raw.as_ptr() as usize % 4096) % 4096;
@@ -47,19 +46,6 @@ fn main() {
     let mut s = lat.clone();
     s.sort_unstable();
     let pick = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "samples_us={}",
-        lat.iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    println!(
-        "median_us={} p90_us={} min_us={} max_us={} n={}",
-        pick(0.5),
-        pick(0.9),
-        s[0],
-        s[s.len() - 1],
-        s.len()
-    );
+    println!("samples_us={}", lat.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","));
+    println!("median_us={} p90_us={} min_us={} max_us={} n={}", pick(0.5), pick(0.9), s[0], s[s.len() - 1], s.len());
 }

@@ -48,7 +48,9 @@ fn main() {
         start::run_all(&opts, RUN_DIR, VERSION)
     } else {
         let Some(name) = opts.container.as_deref() else {
-            eprintln!("mdmon: no container given (usage: mdmon [--all] [--takeover] [--foreground] [--offroot] CONTAINER)");
+            eprintln!(
+                "mdmon: no container given (usage: mdmon [--all] [--takeover] [--foreground] [--offroot] CONTAINER)"
+            );
             std::process::exit(exit::USAGE);
         };
         match start::resolve_container(name) {

@@ -42,20 +42,12 @@ impl ArrayState {
     /// Parse the attribute text (trailing newline allowed).
     pub fn parse(text: &[u8]) -> ArrayState {
         let w = first_word(text);
-        Self::WORDS
-            .iter()
-            .find(|(s, _)| s.as_bytes() == w)
-            .map(|&(_, v)| v)
-            .unwrap_or(ArrayState::Bad)
+        Self::WORDS.iter().find(|(s, _)| s.as_bytes() == w).map(|&(_, v)| v).unwrap_or(ArrayState::Bad)
     }
 
     /// The word to write to `array_state`.
     pub fn word(self) -> &'static str {
-        Self::WORDS
-            .iter()
-            .find(|(_, v)| *v == self)
-            .map(|&(s, _)| s)
-            .unwrap_or("")
+        Self::WORDS.iter().find(|(_, v)| *v == self).map(|&(s, _)| s).unwrap_or("")
     }
 
     /// True for states in which the array holds no unwritten data
@@ -203,10 +195,7 @@ fn trim_newline(text: &[u8]) -> &[u8] {
 
 /// The first word of an attribute value: up to a space, comma or newline.
 pub fn first_word(text: &[u8]) -> &[u8] {
-    let end = text
-        .iter()
-        .position(|&c| c == b' ' || c == b'\n' || c == b',' || c == 0)
-        .unwrap_or(text.len());
+    let end = text.iter().position(|&c| c == b' ' || c == b'\n' || c == b',' || c == 0).unwrap_or(text.len());
     &text[..end]
 }
 
@@ -220,10 +209,7 @@ mod tests {
             assert_eq!(ArrayState::parse(w.as_bytes()), s);
             assert_eq!(s.word(), w);
         }
-        assert_eq!(
-            ArrayState::parse(b"write-pending\n"),
-            ArrayState::WritePending
-        );
+        assert_eq!(ArrayState::parse(b"write-pending\n"), ArrayState::WritePending);
         assert_eq!(ArrayState::parse(b"bogus"), ArrayState::Bad);
         assert_eq!(ArrayState::parse(b""), ArrayState::Bad);
         assert!(ArrayState::Clean.at_most_clean());

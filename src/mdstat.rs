@@ -93,10 +93,7 @@ impl<'a> Iterator for Words<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         let start = self.rest.iter().position(|b| !b.is_ascii_whitespace())?;
         let tail = &self.rest[start..];
-        let len = tail
-            .iter()
-            .position(|b| b.is_ascii_whitespace())
-            .unwrap_or(tail.len());
+        let len = tail.iter().position(|b| b.is_ascii_whitespace()).unwrap_or(tail.len());
         let (word, rest) = tail.split_at(len);
         self.rest = rest;
         Some(word)
@@ -193,11 +190,7 @@ fn progress_shown(word: &[u8], ahead: &Words<'_>) -> Option<bool> {
     } else {
         rest.strip_prefix(b"=")?
     };
-    let value = if after_eq.is_empty() {
-        ahead.next().unwrap_or(&[])
-    } else {
-        after_eq
-    };
+    let value = if after_eq.is_empty() { ahead.next().unwrap_or(&[]) } else { after_eq };
     Some(value.first().is_some_and(|c| c.is_ascii_digit()) && value.contains(&b'%'))
 }
 
@@ -211,10 +204,7 @@ fn parse_entry(line: &[u8]) -> Option<Entry> {
     if words.next()? != b":" {
         return None;
     }
-    let mut e = Entry {
-        devnm: to_hstring(name)?,
-        ..Entry::default()
-    };
+    let mut e = Entry { devnm: to_hstring(name)?, ..Entry::default() };
     let mut seen_blocks = false;
     let mut level_seen = false;
     while let Some(w) = words.next() {
@@ -328,9 +318,7 @@ unused devices: <none>\n";
 
     #[test]
     fn container_alone() {
-        let e = one(
-            "md127 : inactive loop1[1](S) loop0[0](S)\n      10402 blocks super external:imsm\n",
-        );
+        let e = one("md127 : inactive loop1[1](S) loop0[0](S)\n      10402 blocks super external:imsm\n");
         assert!(e.is_container());
         assert_eq!(e.devcnt, 2);
         assert!(!e.active);
@@ -492,11 +480,8 @@ unused devices: <none>\n";
         let mut len = 0;
         for i in 0..100u32 {
             let mut line = heapless::String::<64>::new();
-            core::fmt::Write::write_fmt(
-                &mut line,
-                format_args!("md{i} : active raid1 a[0]\n      1 blocks\n"),
-            )
-            .unwrap();
+            core::fmt::Write::write_fmt(&mut line, format_args!("md{i} : active raid1 a[0]\n      1 blocks\n"))
+                .unwrap();
             text[len..len + line.len()].copy_from_slice(line.as_bytes());
             len += line.len();
         }
@@ -528,10 +513,7 @@ unused devices: <none>\n";
 
     #[test]
     fn member_of_edge_cases() {
-        let mk = |v: &str| Entry {
-            metadata_version: to_hstring(v.as_bytes()).unwrap(),
-            ..Entry::default()
-        };
+        let mk = |v: &str| Entry { metadata_version: to_hstring(v.as_bytes()).unwrap(), ..Entry::default() };
         assert_eq!(mk("external:/md127/").member_of("md127"), None);
         assert_eq!(mk("external:/md127").member_of("md127"), None);
         assert_eq!(mk("external:md127/0").member_of("md127"), None);

@@ -116,6 +116,26 @@ pub struct DiskGeom {
     pub sector_size: u32,
 }
 
+/// A disk chosen to rebuild a missing slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewMember {
+    pub slot: u32,
+    pub dev: DevT,
+    /// Start of the volume's data on the disk, in sectors.
+    pub data_offset: u64,
+    /// Per-member data size, in sectors.
+    pub component_size: u64,
+}
+
+/// Identity of a disk that joined the container.
+#[derive(Clone, Copy, Debug)]
+pub struct NewDisk {
+    pub dev: DevT,
+    /// The serial as the format records it.
+    pub serial: [u8; 16],
+    pub geom: DiskGeom,
+}
+
 /// A metadata format's in-memory metadata for one container.
 pub trait Metadata {
     /// The format name, as in the container's `metadata_version` (`external:<name>`).
@@ -130,6 +150,19 @@ pub trait Metadata {
 
     /// Record the state of the member in `slot` (failure, rebuild completion).
     fn set_disk(&mut self, a: &mut ArrayCtx, slot: u32, state: DevState);
+
+    /// A disk joined the container: record it as a spare.
+    fn add_disk(&mut self, disk: NewDisk) -> bool;
+
+    /// A disk left the container.
+    fn remove_disk(&mut self, dev: DevT);
+
+    /// Choose disks for the slots of `a` that have no tracked member.
+    /// Nothing is changed; empty when the array must not rebuild now.
+    fn choose_spares(&self, a: &ArrayCtx, out: &mut ArrayVec<NewMember, MAX_SLOTS>);
+
+    /// Record that `added` (already in the kernel array) rebuild their slots.
+    fn record_rebuild(&mut self, a: &ArrayCtx, added: &[NewMember], random: u32);
 
     /// Whether in-memory changes wait to be written.
     fn updates_pending(&self) -> bool;

@@ -70,12 +70,7 @@ impl ArrayMon {
         let mut ctx = ctx;
         ctx.curr_action = SyncAction::Idle;
         ctx.prev_action = SyncAction::Idle;
-        ArrayMon {
-            ctx,
-            prev_state: ArrayState::Inactive,
-            curr_state: ArrayState::Inactive,
-            prev_dev,
-        }
+        ArrayMon { ctx, prev_state: ArrayState::Inactive, curr_state: ArrayState::Inactive, prev_dev }
     }
 }
 
@@ -213,8 +208,7 @@ pub fn read_and_act(mon: &mut ArrayMon, inp: &Inputs, md: &mut dyn Metadata) -> 
     mon.prev_state = curr;
     a.prev_action = a.curr_action;
     mon.prev_dev.clear();
-    mon.prev_dev
-        .extend(a.slots.iter().map(|s: &SlotInfo| s.state));
+    mon.prev_dev.extend(a.slots.iter().map(|s: &SlotInfo| s.state));
     act
 }
 

@@ -88,21 +88,14 @@ impl Default for Decoder {
 
 impl core::fmt::Debug for Decoder {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Decoder")
-            .field("fill", &self.fill)
-            .field("failed", &self.failed)
-            .finish()
+        f.debug_struct("Decoder").field("fill", &self.fill).field("failed", &self.failed).finish()
     }
 }
 
 impl Decoder {
     /// An empty decoder waiting for the start of a message.
     pub const fn new() -> Self {
-        Decoder {
-            buf: [0; FRAME_OVERHEAD + MAX_PAYLOAD],
-            fill: 0,
-            failed: None,
-        }
+        Decoder { buf: [0; FRAME_OVERHEAD + MAX_PAYLOAD], fill: 0, failed: None }
     }
 
     fn word(&self, at: usize) -> [u8; 4] {
@@ -224,21 +217,14 @@ pub struct Encoded {
 
 impl core::fmt::Debug for Encoded {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Encoded")
-            .field("frame", &&self.buf[..self.len])
-            .field("sent", &self.sent)
-            .finish()
+        f.debug_struct("Encoded").field("frame", &&self.buf[..self.len]).field("sent", &self.sent).finish()
     }
 }
 
 impl Encoded {
     /// An empty ack (length 0) reply.
     pub fn ack() -> Self {
-        let mut e = Encoded {
-            buf: [0; FRAME_OVERHEAD + MAX_REPLY_PAYLOAD],
-            len: 0,
-            sent: 0,
-        };
+        let mut e = Encoded { buf: [0; FRAME_OVERHEAD + MAX_REPLY_PAYLOAD], len: 0, sent: 0 };
         e.len = encode(&[], &mut e.buf);
         e
     }
@@ -248,11 +234,7 @@ impl Encoded {
         if payload.len() > MAX_REPLY_PAYLOAD {
             return None;
         }
-        let mut e = Encoded {
-            buf: [0; FRAME_OVERHEAD + MAX_REPLY_PAYLOAD],
-            len: 0,
-            sent: 0,
-        };
+        let mut e = Encoded { buf: [0; FRAME_OVERHEAD + MAX_REPLY_PAYLOAD], len: 0, sent: 0 };
         e.len = encode(payload, &mut e.buf);
         Some(e)
     }
@@ -295,10 +277,7 @@ pub fn version_reply<'b>(buf: &'b mut [u8; 128], crate_version: &str) -> &'b [u8
 
 /// C `strtoul(s, &end, 10)` as far as mdadm relies on it: value (wrapped to i64) and bytes consumed (0 when no digits).
 fn strtoul(s: &[u8]) -> (i64, usize) {
-    let mut i = s
-        .iter()
-        .take_while(|b| b" \t\n\x0b\x0c\r".contains(b))
-        .count();
+    let mut i = s.iter().take_while(|b| b" \t\n\x0b\x0c\r".contains(b)).count();
     let mut neg = false;
     if let Some(&c) = s.get(i) {
         if c == b'+' || c == b'-' {
@@ -306,10 +285,7 @@ fn strtoul(s: &[u8]) -> (i64, usize) {
             i += 1;
         }
     }
-    let digits = s[i.min(s.len())..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
+    let digits = s[i.min(s.len())..].iter().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 {
         return (0, 0);
     }
@@ -352,10 +328,7 @@ pub fn parse_mdadm_version(reply: &[u8]) -> Option<u32> {
     if !matches!(s.get(p), Some(b' ') | Some(b'-')) {
         return None;
     }
-    let v = major
-        .checked_mul(1_000_000)?
-        .checked_add(minor.checked_mul(1000)?)?
-        .checked_add(patch)?;
+    let v = major.checked_mul(1_000_000)?.checked_add(minor.checked_mul(1000)?)?.checked_add(patch)?;
     u32::try_from(v).ok()
 }
 
@@ -431,10 +404,7 @@ mod tests {
         assert_eq!(&out[4..8], &[0, 0, 0, 0]);
         assert_eq!(&out[8..12], &0xa5a5_5a5au32.to_ne_bytes());
         #[cfg(target_endian = "little")]
-        assert_eq!(
-            out,
-            [0xa5, 0xa5, 0x5a, 0x5a, 0, 0, 0, 0, 0x5a, 0x5a, 0xa5, 0xa5]
-        );
+        assert_eq!(out, [0xa5, 0xa5, 0x5a, 0x5a, 0, 0, 0, 0, 0x5a, 0x5a, 0xa5, 0xa5]);
     }
 
     #[test]
@@ -518,12 +488,7 @@ mod tests {
         assert_eq!(frames, 4);
         assert_eq!(
             seen,
-            [
-                Request::Update(b"<payload>"),
-                Request::Ping,
-                Request::PingManager,
-                Request::Update(b"<payload>")
-            ]
+            [Request::Update(b"<payload>"), Request::Ping, Request::PingManager, Request::Update(b"<payload>")]
         );
         // Also with odd chunk sizes.
         for chunk in 1..20 {
@@ -614,21 +579,12 @@ mod tests {
         let mut d = Decoder::new();
         let mut bad = [0u8; 12];
         frame(-5, &[], &mut bad);
-        assert_eq!(
-            feed_all(&mut d, &bad, 100, |_| {}),
-            Err(FrameError::BadLength(-5))
-        );
+        assert_eq!(feed_all(&mut d, &bad, 100, |_| {}), Err(FrameError::BadLength(-5)));
         d.reset();
         let mut good = [0u8; 12];
         frame(0, &[], &mut good);
-        assert_eq!(
-            feed_all(&mut d, &good, 100, |r| assert_eq!(r, Request::Ping)),
-            Ok(1)
-        );
-        assert_eq!(
-            feed_all(&mut d, &good, 100, |r| assert_eq!(r, Request::Ping)),
-            Ok(1)
-        );
+        assert_eq!(feed_all(&mut d, &good, 100, |r| assert_eq!(r, Request::Ping)), Ok(1));
+        assert_eq!(feed_all(&mut d, &good, 100, |r| assert_eq!(r, Request::Ping)), Ok(1));
         // Reset mid-frame discards the partial message.
         d.read_buf()[..3].copy_from_slice(&good[..3]);
         assert_eq!(d.advance(3), Ok(None));
@@ -727,10 +683,7 @@ mod tests {
 
     #[test]
     fn mdadm_version_parser_cases() {
-        assert_eq!(
-            parse_mdadm_version(b"mdadm - v4.6 - 2026-03-16\n\0"),
-            Some(4_006_000)
-        );
+        assert_eq!(parse_mdadm_version(b"mdadm - v4.6 - 2026-03-16\n\0"), Some(4_006_000));
         assert_eq!(parse_mdadm_version(b"mdadm - v3.2.1 - x"), Some(3_002_001));
         assert_eq!(parse_mdadm_version(b"mdadm - v3.1-rc1"), Some(3_001_000));
         assert_eq!(parse_mdadm_version(b"mdadm - v3.2"), None); // needs ' ' or '-' after

@@ -12,13 +12,41 @@ use arrayvec::ArrayVec;
 use heapless::String;
 use rustix::io::Errno;
 
+/// Where a failed member is on its way out of the array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// A working member.
+    No,
+    /// Failed and recorded: to be removed (again, after a refused attempt).
+    Wanted,
+    /// The helper thread is writing `remove` (job token).
+    InFlight(u32),
+}
+
 /// A tracked member device of an array.
 pub struct Member {
     pub kname: String<32>,
     pub state: Attr,
     pub recovery_start: Attr,
-    /// Handed to removal: no longer read or polled.
-    pub removing: bool,
+    /// Once failed, the member is no longer read or polled.
+    pub removal: Removal,
+}
+
+impl Member {
+    /// Open the attributes of member `kname` of array `devnm`.
+    pub fn open(devnm: &str, kname: &str) -> Result<Member, Errno> {
+        let state = Attr::open(path(format_args!("/sys/block/{devnm}/md/dev-{kname}/state")).as_str())?;
+        let recovery_start =
+            Attr::open(path(format_args!("/sys/block/{devnm}/md/dev-{kname}/recovery_start")).as_str())?;
+        let mut k = String::new();
+        let _ = k.push_str(kname);
+        Ok(Member { kname: k, state, recovery_start, removal: Removal::No })
+    }
+
+    /// Whether the member is still read and polled.
+    pub fn live(&self) -> bool {
+        self.removal == Removal::No
+    }
 }
 
 /// A monitored member array.
@@ -35,6 +63,8 @@ pub struct Array {
     pub members: ArrayVec<Member, MAX_SLOTS>,
     /// Safe-mode delay already shortened for exit.
     pub exiting: bool,
+    /// The monitor asked the manager to look for spares.
+    pub check_degraded: bool,
 }
 
 /// Why an array could not be monitored.
@@ -63,45 +93,17 @@ impl Array {
                 continue;
             };
             let Some(dev) = d.dev else { continue };
-            let st = Attr::open(
-                path(format_args!("/sys/block/{devnm}/md/dev-{}/state", d.kname)).as_str(),
-            );
-            let rs = Attr::open(
-                path(format_args!(
-                    "/sys/block/{devnm}/md/dev-{}/recovery_start",
-                    d.kname
-                ))
-                .as_str(),
-            );
-            let (Ok(state), Ok(recovery_start)) = (st, rs) else {
+            let Ok(m) = Member::open(devnm, &d.kname) else {
                 continue;
             };
             let mut buf = [0u8; ATTR_BUF];
-            let cur = state
-                .read(&mut buf)
-                .map(DevState::parse)
-                .unwrap_or_default();
-            let rec = recovery_start
-                .read(&mut buf)
-                .ok()
-                .and_then(md::parse_sector)
-                .unwrap_or(MAX_SECTOR);
-            slots.push(SlotInfo {
-                slot: s,
-                dev,
-                recovery_start: rec,
-                state: cur,
-            });
-            members.push(Member {
-                kname: d.kname.clone(),
-                state,
-                recovery_start,
-                removing: false,
-            });
+            let cur = m.state.read(&mut buf).map(DevState::parse).unwrap_or_default();
+            let rec = m.recovery_start.read(&mut buf).ok().and_then(md::parse_sector).unwrap_or(MAX_SECTOR);
+            slots.push(SlotInfo { slot: s, dev, recovery_start: rec, state: cur });
+            members.push(m);
         }
         let open = |name: &str| {
-            Attr::open(path(format_args!("/sys/block/{devnm}/md/{name}")).as_str())
-                .map_err(OpenArrayError::Sysfs)
+            Attr::open(path(format_args!("/sys/block/{devnm}/md/{name}")).as_str()).map_err(OpenArrayError::Sysfs)
         };
         let array_state = open("array_state")?;
         let sync_action = open("sync_action")?;
@@ -116,11 +118,9 @@ impl Array {
             _ => 5000,
         };
         let mut word = String::<16>::new();
-        let _ = core::fmt::write(
-            &mut word,
-            format_args!("{}.{:03}", delay / 1000, delay % 1000),
-        );
+        let _ = core::fmt::write(&mut word, format_args!("{}.{:03}", delay / 1000, delay % 1000));
         let _ = safe_mode_delay.write(word.as_str());
+        let missing = slots.len() < geom.raid_disks as usize;
         let ctx = ArrayCtx {
             inst,
             level: geom.level,
@@ -147,73 +147,35 @@ impl Array {
             safe_mode_delay,
             members,
             exiting: false,
+            // Missing slots: look for spares at once (resume a rebuild).
+            check_degraded: missing,
         })
     }
 
     /// Read every attribute (re-arming their notifications) and decide.
     pub fn pass(&mut self, md: &mut dyn Metadata) -> Actions {
         let mut buf = [0u8; ATTR_BUF];
-        let array_state = self
-            .array_state
-            .read(&mut buf)
-            .map(ArrayState::parse)
-            .unwrap_or(ArrayState::Bad);
-        let sync_action = self
-            .sync_action
-            .read(&mut buf)
-            .map(SyncAction::parse)
-            .unwrap_or(SyncAction::Bad);
+        let array_state = self.array_state.read(&mut buf).map(ArrayState::parse).unwrap_or(ArrayState::Bad);
+        let sync_action = self.sync_action.read(&mut buf).map(SyncAction::parse).unwrap_or(SyncAction::Bad);
         let resync_start = if array_state == ArrayState::Clear {
             None
         } else {
-            self.resync_start
-                .read(&mut buf)
-                .ok()
-                .and_then(md::parse_sector)
+            self.resync_start.read(&mut buf).ok().and_then(md::parse_sector)
         };
-        let sync_completed = self
-            .sync_completed
-            .read(&mut buf)
-            .map(md::parse_sync_completed)
-            .unwrap_or(0);
+        let sync_completed = self.sync_completed.read(&mut buf).map(md::parse_sync_completed).unwrap_or(0);
         let blocked = array_state == ArrayState::Readonly
-            && self
-                .metadata_version
-                .read(&mut buf)
-                .map(|v| v.starts_with(b"external:-"))
-                .unwrap_or(false);
+            && self.metadata_version.read(&mut buf).map(|v| v.starts_with(b"external:-")).unwrap_or(false);
         let mut devs = ArrayVec::new();
         for m in &self.members {
-            if m.removing {
-                devs.push(DevInput {
-                    state: DevState(0),
-                    recovery_start: None,
-                });
+            if !m.live() {
+                devs.push(DevInput { state: DevState(0), recovery_start: None });
                 continue;
             }
-            let state = m
-                .state
-                .read(&mut buf)
-                .map(DevState::parse)
-                .unwrap_or_default();
-            let recovery_start = m
-                .recovery_start
-                .read(&mut buf)
-                .ok()
-                .and_then(md::parse_sector);
-            devs.push(DevInput {
-                state,
-                recovery_start,
-            });
+            let state = m.state.read(&mut buf).map(DevState::parse).unwrap_or_default();
+            let recovery_start = m.recovery_start.read(&mut buf).ok().and_then(md::parse_sector);
+            devs.push(DevInput { state, recovery_start });
         }
-        let inp = Inputs {
-            array_state,
-            sync_action,
-            resync_start,
-            sync_completed,
-            blocked,
-            devs,
-        };
+        let inp = Inputs { array_state, sync_action, resync_start, sync_completed, blocked, devs };
         read_and_act(&mut self.mon, &inp, md)
     }
 
@@ -221,12 +183,7 @@ impl Array {
     pub fn apply(&mut self, act: &Actions) {
         if let Some(s) = act.next_state {
             if let Err(e) = self.array_state.write(s.word()) {
-                crate::warn!(
-                    "{}: writing {} to array_state failed: {}",
-                    self.devnm,
-                    s.word(),
-                    e
-                );
+                crate::warn!("{}: writing {} to array_state failed: {}", self.devnm, s.word(), e);
             }
         }
         for &i in &act.unblock {
@@ -236,21 +193,47 @@ impl Array {
         }
         for &i in &act.remove {
             if let Some(m) = self.members.get_mut(usize::from(i)) {
-                m.removing = true;
+                if m.removal == Removal::No {
+                    m.removal = Removal::Wanted;
+                }
+            }
+        }
+        self.check_degraded |= act.check_degraded;
+    }
+
+    /// Stop tracking member `i` (it left the array).
+    pub fn drop_member(&mut self, i: usize) {
+        if i < self.members.len() {
+            self.members.remove(i);
+            self.mon.ctx.slots.remove(i);
+            if i < self.mon.prev_dev.len() {
+                self.mon.prev_dev.remove(i);
             }
         }
     }
 
-    /// Try to remove members handed over for removal; returns whether any remain.
-    pub fn remove_failed(&mut self) -> bool {
-        let mut left = false;
-        for m in self.members.iter_mut().filter(|m| m.removing) {
-            match m.state.write("remove") {
-                Ok(()) => {}
-                Err(_) => left = true,
-            }
+    /// Track a member the manager added (a spare taking a slot).
+    pub fn add_member(&mut self, m: Member, info: SlotInfo) {
+        // Keep slot order.
+        let pos = self.mon.ctx.slots.iter().position(|s| s.slot > info.slot).unwrap_or(self.members.len());
+        if self.members.is_full() {
+            return;
         }
-        left
+        self.members.insert(pos, m);
+        self.mon.ctx.slots.insert(pos, info);
+        self.mon.prev_dev.insert(pos.min(self.mon.prev_dev.len()), info.state);
+    }
+
+    /// Whether sync actions are held off: the member is blocked (`-` in its
+    /// metadata_version) or a sync action other than idle is set.
+    pub fn frozen(&self) -> bool {
+        let mut buf = [0u8; ATTR_BUF];
+        let blocked = match self.metadata_version.read(&mut buf) {
+            Ok(v) => v.get(9) == Some(&b'-'),
+            Err(_) => true,
+        };
+        let busy = self.sync_action.read(&mut buf).map(|v| !v.starts_with(b"idle")).unwrap_or(false);
+        blocked || busy
     }
 
     /// Shorten the safe-mode delay so the array goes clean quickly (exit).

@@ -57,13 +57,8 @@ fn fmt_path(dir: &str, devnm: &str, ext: &str) -> String<128> {
 pub fn read_pid(path: &str) -> Option<i32> {
     let mut buf = [0u8; 9];
     let text = crate::sys::read_file(path, &mut buf).ok()?;
-    let digits: &[u8] = &text[..text
-        .iter()
-        .position(|c| !c.is_ascii_digit())
-        .unwrap_or(text.len())];
-    crate::md::parse_u64(digits)
-        .map(|v| v as i32)
-        .filter(|&p| p > 0)
+    let digits: &[u8] = &text[..text.iter().position(|c| !c.is_ascii_digit()).unwrap_or(text.len())];
+    crate::md::parse_u64(digits).map(|v| v as i32).filter(|&p| p > 0)
 }
 
 /// Whether a process with this pid exists.
@@ -102,10 +97,7 @@ impl Control {
             Mode::RUSR | Mode::WUSR,
         )?;
         let mut s = String::<16>::new();
-        let _ = core::fmt::write(
-            &mut s,
-            format_args!("{}\n", rustix::process::getpid().as_raw_nonzero()),
-        );
+        let _ = core::fmt::write(&mut s, format_args!("{}\n", rustix::process::getpid().as_raw_nonzero()));
         rustix::io::write(&fd, s.as_bytes()).map(|_| ())
     }
 
@@ -138,11 +130,7 @@ impl Control {
             fds.push(PollFd::new(l, PollFlags::IN));
         }
         for c in &self.clients {
-            let ev = if c.out.is_some() {
-                PollFlags::OUT
-            } else {
-                PollFlags::IN
-            };
+            let ev = if c.out.is_some() { PollFlags::OUT } else { PollFlags::IN };
             fds.push(PollFd::new(&c.fd, ev));
         }
     }
@@ -156,8 +144,7 @@ impl Control {
     fn accept(&mut self) {
         loop {
             let Some(l) = &self.listen else { return };
-            let fd = match rustix::net::accept_with(l, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)
-            {
+            let fd = match rustix::net::accept_with(l, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC) {
                 Ok(fd) => fd,
                 Err(Errno::INTR) => continue,
                 Err(_) => return,
@@ -173,20 +160,12 @@ impl Control {
             if self.clients.is_full() {
                 // Evict the client idle the longest: a stalled client must
                 // not lock mdadm out.
-                let oldest = (0..self.clients.len())
-                    .min_by_key(|&i| self.clients[i].last)
-                    .unwrap_or(0);
+                let oldest = (0..self.clients.len()).min_by_key(|&i| self.clients[i].last).unwrap_or(0);
                 warn!("control socket: too many clients; dropping the longest idle");
                 self.close(oldest);
             }
             let Some(dec) = self.spare.pop() else { return };
-            self.clients.push(Client {
-                fd,
-                dec,
-                out: None,
-                due: None,
-                last: Instant::now(),
-            });
+            self.clients.push(Client { fd, dec, out: None, due: None, last: Instant::now() });
         }
     }
 
@@ -194,13 +173,9 @@ impl Control {
     /// for the entries `poll_fds` added, in order.
     pub fn service(&mut self, events: &[PollFlags], sigterm: bool, req: &mut Requests) {
         let mut ev = events.iter();
-        let listen_ready = if self.listen.is_some() {
-            ev.next().map(|e| !e.is_empty()).unwrap_or(false)
-        } else {
-            false
-        };
-        let client_ev: ArrayVec<PollFlags, MAX_CLIENTS> =
-            ev.copied().take(self.clients.len()).collect();
+        let listen_ready =
+            if self.listen.is_some() { ev.next().map(|e| !e.is_empty()).unwrap_or(false) } else { false };
+        let client_ev: ArrayVec<PollFlags, MAX_CLIENTS> = ev.copied().take(self.clients.len()).collect();
         let mut i = self.clients.len();
         while i > 0 {
             i -= 1;
@@ -251,11 +226,7 @@ impl Control {
                     Some(Encoded::ack())
                 }
                 Ok(Some(Request::Update(p))) => {
-                    let kind = if p.len() >= 4 {
-                        u32::from_ne_bytes([p[0], p[1], p[2], p[3]])
-                    } else {
-                        u32::MAX
-                    };
+                    let kind = if p.len() >= 4 { u32::from_ne_bytes([p[0], p[1], p[2], p[3]]) } else { u32::MAX };
                     if sigterm {
                         info!("control: update type {kind} dropped: exiting");
                     } else {

@@ -3,6 +3,7 @@
 
 pub mod array;
 pub mod control;
+mod manager;
 pub mod start;
 pub mod sysfs;
 
@@ -45,17 +46,12 @@ impl DiskSource for Disks<'_> {
     }
     fn info(&self, i: usize) -> DiskInfo {
         let d = &self.0[i];
-        DiskInfo {
-            dev: d.dev,
-            serial: d.serial,
-            geom: d.geom,
-        }
+        DiskInfo { dev: d.dev, serial: d.serial, geom: d.geom }
     }
     fn read(&mut self, i: usize, offset: u64, buf: &mut [u8]) -> Result<(), i32> {
         // O_DIRECT wants an aligned buffer: bounce through one.
         let mut a = AlignedBuf::new(buf.len().div_ceil(4096) * 4096);
-        sys::pread_exact(&self.0[i].fd, &mut a.as_mut_slice()[..buf.len()], offset)
-            .map_err(|e| e.raw_os_error())?;
+        sys::pread_exact(&self.0[i].fd, &mut a.as_mut_slice()[..buf.len()], offset).map_err(|e| e.raw_os_error())?;
         buf.copy_from_slice(&a.as_slice()[..buf.len()]);
         Ok(())
     }
@@ -75,6 +71,11 @@ pub struct Daemon {
     sigfd: OwnedFd,
     pub control: control::Control,
     sigterm: bool,
+    /// The helper thread for sysfs writes that can sleep.
+    worker: sys::worker::Worker,
+    next_token: u32,
+    /// A refused removal waits for a retry.
+    retry_removal: bool,
     /// Re-read /proc/mdstat on the next pass.
     rescan: bool,
     pub run_dir: &'static str,
@@ -87,32 +88,17 @@ fn region_bytes<'a>(b: &'a AlignedBuf, r: &Region) -> &'a [u8] {
 
 /// Log what the loader found noteworthy.
 fn log_notes(devnm: &str, disks: &[Disk], notes: &[LoadNote]) {
-    let name = |dev: DevT| {
-        disks
-            .iter()
-            .find(|d| d.dev == dev)
-            .map(|d| d.kname.as_str())
-            .unwrap_or("?")
-    };
+    let name = |dev: DevT| disks.iter().find(|d| d.dev == dev).map(|d| d.kname.as_str()).unwrap_or("?");
     for n in notes {
         match n {
             LoadNote::Rejected { dev, why } => {
                 warn!("{devnm}: metadata on {} rejected: {why}; it will be rewritten from the good copies", name(*dev))
             }
-            LoadNote::Stale { dev, gen } => warn!(
-                "{devnm}: {} holds older metadata (generation {gen})",
-                name(*dev)
-            ),
+            LoadNote::Stale { dev, gen } => warn!("{devnm}: {} holds older metadata (generation {gen})", name(*dev)),
             LoadNote::Foreign { dev, family } => {
-                warn!(
-                    "{devnm}: {} belongs to another container (family {family:#x}); ignored",
-                    name(*dev)
-                )
+                warn!("{devnm}: {} belongs to another container (family {family:#x}); ignored", name(*dev))
             }
-            LoadNote::Unknown { dev } => warn!(
-                "{devnm}: {} is not described by the metadata; ignored",
-                name(*dev)
-            ),
+            LoadNote::Unknown { dev } => warn!("{devnm}: {} is not described by the metadata; ignored", name(*dev)),
         }
     }
 }
@@ -157,13 +143,14 @@ impl Daemon {
             arrays: ArrayVec::new(),
             mdstat_fd,
             mdstat_buf: Box::new([0; MDSTAT_BUF]),
-            wbufs: (0..WRITE_BUFS)
-                .map(|_| AlignedBuf::new(WRITE_BUF))
-                .collect(),
+            wbufs: (0..WRITE_BUFS).map(|_| AlignedBuf::new(WRITE_BUF)).collect(),
             aio: sys::aio::Aio::new()?,
             sigfd: sys::signal::signal_fd()?,
             control,
             sigterm: false,
+            worker: sys::worker::Worker::start()?,
+            next_token: 0,
+            retry_removal: false,
             rescan: true,
             run_dir,
         })
@@ -183,18 +170,13 @@ impl Daemon {
             // The region each filled buffer holds.
             let mut images: ArrayVec<Region, WRITE_BUFS> = ArrayVec::new();
             while i < n && !images.is_full() {
-                let disk = self
-                    .md
-                    .disk_dev(i)
-                    .and_then(|dev| self.disks.iter().position(|d| d.dev == dev));
+                let disk = self.md.disk_dev(i).and_then(|dev| self.disks.iter().position(|d| d.dev == dev));
                 let Some(d) = disk else {
                     i += 1;
                     continue;
                 };
                 let slot = images.len();
-                let regions =
-                    self.md
-                        .render(i, self.disks[d].geom, self.wbufs[slot].as_mut_slice());
+                let regions = self.md.render(i, self.disks[d].geom, self.wbufs[slot].as_mut_slice());
                 i += 1;
                 let Some(&r) = regions.first() else { continue };
                 let new = region_bytes(&self.wbufs[slot], &r);
@@ -223,10 +205,7 @@ impl Daemon {
             self.aio.write_all(&writes, &mut results[..writes.len()]);
             for (k, res) in results[..writes.len()].iter().enumerate() {
                 if let Err(e) = res {
-                    error!(
-                        "{}: metadata write to {} failed: {e}",
-                        self.devnm, self.disks[batch[k].1].kname
-                    );
+                    error!("{}: metadata write to {} failed: {e}", self.devnm, self.disks[batch[k].1].kname);
                 }
             }
         }
@@ -241,9 +220,6 @@ impl Daemon {
             let act = self.arrays[i].pass(self.md.as_mut());
             self.sync_metadata();
             self.arrays[i].apply(&act);
-            if self.arrays[i].members.iter().any(|m| m.removing) {
-                self.arrays[i].remove_failed();
-            }
             let release = act.deactivate || (self.sigterm && !act.dirty);
             if release {
                 let a = self.arrays.remove(i);
@@ -277,18 +253,10 @@ impl Daemon {
             let Some(sub) = e.member_of(&self.devnm) else {
                 continue;
             };
-            if self
-                .arrays
-                .iter()
-                .any(|a| a.devnm.as_str() == e.devnm.as_str())
-            {
+            if self.arrays.iter().any(|a| a.devnm.as_str() == e.devnm.as_str()) {
                 continue;
             }
-            if !e.active
-                || e.level.is_empty()
-                || e.level.starts_with("raid0")
-                || e.level.starts_with("linear")
-            {
+            if !e.active || e.level.is_empty() || e.level.starts_with("raid0") || e.level.starts_with("linear") {
                 continue;
             }
             let Some(inst) = crate::md::parse_u64(sub.as_bytes()) else {
@@ -296,10 +264,7 @@ impl Daemon {
                 continue;
             };
             if self.md.open_new(inst as u32).is_err() {
-                warn!(
-                    "{}: {}: no volume {} in the metadata",
-                    self.devnm, e.devnm, inst
-                );
+                warn!("{}: {}: no volume {} in the metadata", self.devnm, e.devnm, inst);
                 continue;
             }
             match Array::open(&e.devnm, inst as u32) {
@@ -331,43 +296,77 @@ impl Daemon {
         }
     }
 
+    /// The manager's work between monitor passes.
+    fn manager_duties(&mut self) {
+        if self.finish_removals() {
+            self.retry_removal = true;
+        }
+        self.propagate_failures();
+        self.submit_removals();
+        self.activate_spares();
+    }
+
+    /// Whether the loop is done; `Some(code)` to exit.
+    fn exit_check(&mut self, first: bool) -> Option<i32> {
+        if !self.arrays.is_empty() {
+            return None;
+        }
+        if self.sigterm {
+            info!("{}: all arrays clean; exiting", self.devnm);
+            return Some(0);
+        }
+        if self.container_released() {
+            if !first {
+                info!("{}: no arrays left to monitor; exiting", self.devnm);
+            }
+            self.control.remove_files();
+            return Some(0);
+        }
+        None
+    }
+
     /// The poll loop. Returns the process exit code.
     pub fn run(&mut self) -> i32 {
-        const MAX_FDS: usize =
-            8 + control::MAX_CLIENTS + MAX_ARRAYS * (3 + crate::metadata::MAX_SLOTS);
+        const MAX_FDS: usize = 8 + control::MAX_CLIENTS + MAX_ARRAYS * (3 + crate::metadata::MAX_SLOTS);
         let mut first = true;
+        let mut ctl_events: ArrayVec<PollFlags, { 1 + control::MAX_CLIENTS }> = ArrayVec::new();
         loop {
+            // Write-pending first: nothing else may delay a waiting write.
+            self.monitor_pass();
             if self.rescan {
                 self.rescan = false;
                 self.manage();
+                self.manage_container();
             }
-            self.monitor_pass();
-            if self.arrays.is_empty() {
-                if self.sigterm {
-                    info!("{}: all arrays clean; exiting", self.devnm);
-                    return 0;
-                }
-                if self.container_released() {
-                    if !first {
-                        info!("{}: no arrays left to monitor; exiting", self.devnm);
-                    }
-                    self.control.remove_files();
-                    return 0;
-                }
+            self.manager_duties();
+            let mut reqs = control::Requests::default();
+            self.control.service(&ctl_events, self.sigterm, &mut reqs);
+            if reqs.ping_manager {
+                self.manage();
+                self.manage_container();
+                self.manager_duties();
+            }
+            if reqs.ping_monitor {
+                // A ping is answered after a full pass that began after it arrived.
+                self.monitor_pass();
+            }
+            self.control.send_replies();
+            if let Some(code) = self.exit_check(first) {
+                return code;
             }
             first = false;
             let timeout = if self.arrays.is_empty() {
-                Some(rustix::time::Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 20_000_000,
-                })
+                Some(rustix::time::Timespec { tv_sec: 0, tv_nsec: 20_000_000 })
+            } else if self.retry_removal {
+                self.retry_removal = false;
+                Some(rustix::time::Timespec { tv_sec: 0, tv_nsec: 100_000_000 })
             } else {
                 None
             };
-            // Build the poll set.
             let mut fds: ArrayVec<PollFd<'_>, MAX_FDS> = ArrayVec::new();
             fds.push(PollFd::new(&self.sigfd, PollFlags::IN));
             fds.push(PollFd::new(&self.mdstat_fd, PollFlags::PRI));
+            fds.push(PollFd::new(self.worker.wake_fd(), PollFlags::IN));
             let ctl_start = fds.len();
             self.control.poll_fds(&mut fds);
             let ctl_end = fds.len();
@@ -375,7 +374,7 @@ impl Daemon {
                 for attr in [&a.array_state, &a.sync_action, &a.sync_completed] {
                     let _ = fds.try_push(PollFd::from_borrowed_fd(attr.fd(), PollFlags::PRI));
                 }
-                for m in a.members.iter().filter(|m| !m.removing) {
+                for m in a.members.iter().filter(|m| m.live()) {
                     let _ = fds.try_push(PollFd::from_borrowed_fd(m.state.fd(), PollFlags::PRI));
                 }
             }
@@ -387,8 +386,8 @@ impl Daemon {
                 }
             }
             let sig_ready = !fds[0].revents().is_empty();
-            let mdstat_ready = !fds[1].revents().is_empty();
-            let mut ctl_events: ArrayVec<PollFlags, { 1 + control::MAX_CLIENTS }> = ArrayVec::new();
+            self.rescan |= !fds[1].revents().is_empty();
+            ctl_events.clear();
             for f in &fds[ctl_start..ctl_end] {
                 ctl_events.push(f.revents());
             }
@@ -404,26 +403,6 @@ impl Daemon {
                     }
                 }
             }
-            if mdstat_ready {
-                self.rescan = true;
-            }
-            // Monitor first: a write waiting in write-pending must not wait
-            // for socket clients.
-            self.monitor_pass();
-            if self.rescan {
-                self.rescan = false;
-                self.manage();
-            }
-            let mut reqs = control::Requests::default();
-            self.control.service(&ctl_events, self.sigterm, &mut reqs);
-            if reqs.ping_manager {
-                self.manage();
-            }
-            if reqs.ping_monitor {
-                // A ping is answered after a full pass that began after it arrived.
-                self.monitor_pass();
-            }
-            self.control.send_replies();
         }
     }
 }

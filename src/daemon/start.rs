@@ -43,11 +43,7 @@ pub fn resolve_container(name: &str) -> Result<String<32>, std::string::String> 
     let bare = name.strip_prefix("/dev/").unwrap_or(name);
     let from_sysfs = |devnm: &str| -> Option<String<32>> {
         let mut buf = [0u8; 64];
-        read_text(
-            path(format_args!("/sys/block/{devnm}/md/array_state")).as_str(),
-            &mut buf,
-        )
-        .ok()?;
+        read_text(path(format_args!("/sys/block/{devnm}/md/array_state")).as_str(), &mut buf).ok()?;
         let mut s = String::new();
         s.push_str(devnm).ok()?;
         Some(s)
@@ -62,11 +58,8 @@ pub fn resolve_container(name: &str) -> Result<String<32>, std::string::String> 
         return Err(format!("{p} does not appear to be an md device"));
     }
     let (maj, min) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
-    let link = rustix::fs::readlink(
-        path(format_args!("/sys/dev/block/{maj}:{min}")).as_str(),
-        Vec::new(),
-    )
-    .map_err(|_| format!("{p} does not appear to be an md device"))?;
+    let link = rustix::fs::readlink(path(format_args!("/sys/dev/block/{maj}:{min}")).as_str(), Vec::new())
+        .map_err(|_| format!("{p} does not appear to be an md device"))?;
     let link = link.to_string_lossy();
     let devnm = link.rsplit('/').next().unwrap_or("");
     from_sysfs(devnm).ok_or_else(|| format!("{p} does not appear to be an md device"))
@@ -75,26 +68,17 @@ pub fn resolve_container(name: &str) -> Result<String<32>, std::string::String> 
 /// Check that `devnm` is an IMSM container; returns a message if not.
 fn check_container(devnm: &str) -> Result<(), std::string::String> {
     let mut buf = [0u8; 64];
-    let mv = read_text(
-        path(format_args!("/sys/block/{devnm}/md/metadata_version")).as_str(),
-        &mut buf,
-    )
-    .map_err(|_| format!("failed to load sysfs info for {devnm}"))?;
+    let mv = read_text(path(format_args!("/sys/block/{devnm}/md/metadata_version")).as_str(), &mut buf)
+        .map_err(|_| format!("failed to load sysfs info for {devnm}"))?;
     let Some(fmt) = mv.strip_prefix(b"external:") else {
-        return Err(format!(
-            "{devnm} does not use external metadata - cannot monitor"
-        ));
+        return Err(format!("{devnm} does not use external metadata - cannot monitor"));
     };
     if fmt.starts_with(b"/") || fmt.starts_with(b"-") {
         return Err(format!("{devnm} is not a container - cannot monitor"));
     }
     let fmt = std::string::String::from_utf8_lossy(fmt).into_owned();
     let mut buf = [0u8; 64];
-    let level = read_text(
-        path(format_args!("/sys/block/{devnm}/md/level")).as_str(),
-        &mut buf,
-    )
-    .unwrap_or(b"");
+    let level = read_text(path(format_args!("/sys/block/{devnm}/md/level")).as_str(), &mut buf).unwrap_or(b"");
     if !level.is_empty() {
         return Err(format!("{devnm} is not a container - cannot monitor"));
     }
@@ -105,12 +89,9 @@ fn check_container(devnm: &str) -> Result<(), std::string::String> {
 }
 
 /// The serial IMSM records for a disk.
-fn disk_serial(kname: &str, major: u32, minor: u32) -> Option<crate::imsm::Serial> {
+pub fn disk_serial(kname: &str, major: u32, minor: u32) -> Option<crate::imsm::Serial> {
     let mut raw: ArrayVec<u8, 64> = ArrayVec::new();
-    if std::env::var("IMSM_DEVNAME_AS_SERIAL")
-        .map(|v| v.trim() == "1")
-        .unwrap_or(false)
-    {
+    if std::env::var("IMSM_DEVNAME_AS_SERIAL").map(|v| v.trim() == "1").unwrap_or(false) {
         let s = format!("/dev/{kname}");
         let b = s.as_bytes();
         let mut out = [0u8; 16];
@@ -119,18 +100,11 @@ fn disk_serial(kname: &str, major: u32, minor: u32) -> Option<crate::imsm::Seria
         return Some(out);
     }
     let mut buf = [0u8; 256];
-    if let Ok(t) = read_text(
-        path(format_args!("/sys/dev/block/{major}:{minor}/device/serial")).as_str(),
-        &mut buf,
-    ) {
+    if let Ok(t) = read_text(path(format_args!("/sys/dev/block/{major}:{minor}/device/serial")).as_str(), &mut buf) {
         let _ = raw.try_extend_from_slice(&t[..t.len().min(64)]);
-    } else if let Ok(t) = sys::read_file(
-        path(format_args!(
-            "/sys/dev/block/{major}:{minor}/device/vpd_pg80"
-        ))
-        .as_str(),
-        &mut buf,
-    ) {
+    } else if let Ok(t) =
+        sys::read_file(path(format_args!("/sys/dev/block/{major}:{minor}/device/vpd_pg80")).as_str(), &mut buf)
+    {
         // The unit serial number VPD page: 4-byte header, then the serial.
         if t.len() > 4 {
             let len = usize::from(t[3]).min(t.len() - 4);
@@ -171,23 +145,16 @@ fn open_disks(devnm: &str) -> Result<ArrayVec<Disk, MAX_DISKS>, std::string::Str
                 continue;
             }
         };
-        let size_bytes =
-            sys::block_size_bytes(&fd).map_err(|e| format!("{}: size: {e}", d.kname))?;
+        let size_bytes = sys::block_size_bytes(&fd).map_err(|e| format!("{}: size: {e}", d.kname))?;
         let sector_size = sys::logical_sector_size(&fd).unwrap_or(512);
         let Some(serial) = disk_serial(&d.kname, dev.major, dev.minor) else {
-            warn!("{devnm}: failed to retrieve serial for {} (set IMSM_DEVNAME_AS_SERIAL=1 for disks without one)", d.kname);
+            warn!(
+                "{devnm}: failed to retrieve serial for {} (set IMSM_DEVNAME_AS_SERIAL=1 for disks without one)",
+                d.kname
+            );
             continue;
         };
-        let disk = Disk {
-            dev,
-            kname: d.kname.clone(),
-            fd,
-            geom: DiskGeom {
-                size_bytes,
-                sector_size,
-            },
-            serial,
-        };
+        let disk = Disk { dev, kname: d.kname.clone(), fd, geom: DiskGeom { size_bytes, sector_size }, serial };
         if disks.try_push(disk).is_err() {
             return Err(format!("{devnm}: too many member disks"));
         }
@@ -238,13 +205,7 @@ pub fn run_container(devnm: &str, opts: &Options, run_dir: &'static str, version
     code
 }
 
-fn daemon_main(
-    devnm: &str,
-    opts: &Options,
-    run_dir: &'static str,
-    version: &str,
-    pipe_w: &mut Option<OwnedFd>,
-) -> i32 {
+fn daemon_main(devnm: &str, opts: &Options, run_dir: &'static str, version: &str, pipe_w: &mut Option<OwnedFd>) -> i32 {
     if let Err(msg) = check_container(devnm) {
         error!("{msg}");
         return exit::CANNOT_MONITOR;
@@ -308,11 +269,7 @@ fn daemon_main(
 
 /// Point stdin, stdout and stderr at /dev/null.
 fn redirect_stdio() {
-    if let Ok(null) = rustix::fs::open(
-        "/dev/null",
-        rustix::fs::OFlags::RDWR,
-        rustix::fs::Mode::empty(),
-    ) {
+    if let Ok(null) = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty()) {
         let _ = rustix::stdio::dup2_stdin(&null);
         let _ = rustix::stdio::dup2_stdout(&null);
         let _ = rustix::stdio::dup2_stderr(&null);

@@ -36,10 +36,7 @@ pub fn read_num(p: &str) -> Option<u64> {
 /// Parse `major:minor`.
 pub fn parse_devt(text: &[u8]) -> Option<DevT> {
     let colon = text.iter().position(|&c| c == b':')?;
-    Some(DevT {
-        major: parse_u64(&text[..colon])? as u32,
-        minor: parse_u64(trim(&text[colon + 1..]))? as u32,
-    })
+    Some(DevT { major: parse_u64(&text[..colon])? as u32, minor: parse_u64(trim(&text[colon + 1..]))? as u32 })
 }
 
 /// One `dev-*` entry of an md device.
@@ -58,11 +55,7 @@ pub const MAX_MDDEVS: usize = 64;
 /// List the `dev-*` entries of md device `devnm`.
 pub fn md_devs(devnm: &str) -> Result<ArrayVec<MdDev, MAX_MDDEVS>, Errno> {
     let dir = path(format_args!("/sys/block/{devnm}/md"));
-    let fd = rustix::fs::open(
-        dir.as_str(),
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let fd = rustix::fs::open(dir.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
     let mut space = [MaybeUninit::<u8>::uninit(); 4096];
     let mut it = RawDir::new(&fd, &mut space);
     let mut out = ArrayVec::new();
@@ -80,12 +73,7 @@ pub fn md_devs(devnm: &str) -> Result<ArrayVec<MdDev, MAX_MDDEVS>, Errno> {
             continue;
         }
         let mut buf = [0u8; 64];
-        let dev = read_text(
-            path(format_args!("{dir}/dev-{k}/block/dev")).as_str(),
-            &mut buf,
-        )
-        .ok()
-        .and_then(parse_devt);
+        let dev = read_text(path(format_args!("{dir}/dev-{k}/block/dev")).as_str(), &mut buf).ok().and_then(parse_devt);
         let slot = read_num(path(format_args!("{dir}/dev-{k}/slot")).as_str()).map(|s| s as u32);
         if out.try_push(MdDev { kname, dev, slot }).is_err() {
             break;
@@ -114,32 +102,14 @@ pub fn parse_level(text: &[u8]) -> Option<i32> {
 /// Read the geometry of member array `devnm`.
 pub fn array_geom(devnm: &str) -> Option<ArrayGeom> {
     let mut buf = [0u8; 64];
-    let level = parse_level(
-        read_text(
-            path(format_args!("/sys/block/{devnm}/md/level")).as_str(),
-            &mut buf,
-        )
-        .ok()?,
-    )?;
-    let raid_disks =
-        read_num(path(format_args!("/sys/block/{devnm}/md/raid_disks")).as_str())? as u32;
-    let component_size =
-        read_num(path(format_args!("/sys/block/{devnm}/md/component_size")).as_str())? * 2;
-    let layout =
-        read_num(path(format_args!("/sys/block/{devnm}/md/layout")).as_str()).unwrap_or(0) as u32;
-    let smd = read_text(
-        path(format_args!("/sys/block/{devnm}/md/safe_mode_delay")).as_str(),
-        &mut buf,
-    )
-    .ok()
-    .and_then(crate::md::parse_safe_mode_delay);
-    Some(ArrayGeom {
-        level,
-        layout,
-        raid_disks,
-        component_size,
-        safe_mode_delay_ms: smd,
-    })
+    let level = parse_level(read_text(path(format_args!("/sys/block/{devnm}/md/level")).as_str(), &mut buf).ok()?)?;
+    let raid_disks = read_num(path(format_args!("/sys/block/{devnm}/md/raid_disks")).as_str())? as u32;
+    let component_size = read_num(path(format_args!("/sys/block/{devnm}/md/component_size")).as_str())? * 2;
+    let layout = read_num(path(format_args!("/sys/block/{devnm}/md/layout")).as_str()).unwrap_or(0) as u32;
+    let smd = read_text(path(format_args!("/sys/block/{devnm}/md/safe_mode_delay")).as_str(), &mut buf)
+        .ok()
+        .and_then(crate::md::parse_safe_mode_delay);
+    Some(ArrayGeom { level, layout, raid_disks, component_size, safe_mode_delay_ms: smd })
 }
 
 #[cfg(test)]
@@ -148,13 +118,7 @@ mod tests {
 
     #[test]
     fn devt_and_level() {
-        assert_eq!(
-            parse_devt(b"7:12\n"),
-            Some(DevT {
-                major: 7,
-                minor: 12
-            })
-        );
+        assert_eq!(parse_devt(b"7:12\n"), Some(DevT { major: 7, minor: 12 }));
         assert_eq!(parse_devt(b"7"), None);
         assert_eq!(parse_level(b"raid10"), Some(10));
         assert_eq!(parse_level(b"linear"), None);

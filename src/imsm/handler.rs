@@ -49,11 +49,7 @@ impl Metadata for Imsm {
             }
         } else if !self.is_resyncing(inst) && failed == 0 && !self.any_gen_migration() {
             let uninit = self.devs[inst].view().map0().map_state() == map_state::UNINITIALIZED;
-            let t = if uninit {
-                MigrType::Init
-            } else {
-                MigrType::Repair
-            };
+            let t = if uninit { MigrType::Init } else { MigrType::Repair };
             self.migrate(inst, map_state::NORMAL, t);
             self.pending += 1;
         }
@@ -93,10 +89,7 @@ impl Metadata for Imsm {
             && ord & ORD_REBUILD != 0
             && self.is_rebuilding(inst)
         {
-            self.devs[inst]
-                .view_mut()
-                .map_mut(1)
-                .set_ord(slot as usize, idx);
+            self.devs[inst].view_mut().map_mut(1).set_ord(slot as usize, idx);
             rebuild_done = true;
             self.pending += 1;
         }
@@ -123,34 +116,22 @@ impl Metadata for Imsm {
                         return;
                     }
                     self.end_migration(inst, map_state::NORMAL);
-                    self.devs[inst]
-                        .view_mut()
-                        .map_mut(0)
-                        .set_failed_disk_num(0xff);
+                    self.devs[inst].view_mut().map_mut(0).set_failed_disk_num(0xff);
                     self.pending += 1;
                     a.last_checkpoint = 0;
                 } else if self.is_gen_migration(inst) {
                     if a.last_checkpoint >= a.component_size {
                         self.end_migration(inst, map_state::NORMAL);
                     } else {
-                        self.devs[inst]
-                            .view_mut()
-                            .map_mut(0)
-                            .set_map_state(map_state::NORMAL);
+                        self.devs[inst].view_mut().map_mut(0).set_map_state(map_state::NORMAL);
                     }
-                    self.devs[inst]
-                        .view_mut()
-                        .map_mut(0)
-                        .set_failed_disk_num(0xff);
+                    self.devs[inst].view_mut().map_mut(0).set_failed_disk_num(0xff);
                     self.pending += 1;
                 }
             }
             map_state::DEGRADED => {
                 if m0_state != map_state::DEGRADED && !migrating {
-                    self.devs[inst]
-                        .view_mut()
-                        .map_mut(0)
-                        .set_map_state(map_state::DEGRADED);
+                    self.devs[inst].view_mut().map_mut(0).set_map_state(map_state::DEGRADED);
                     self.pending += 1;
                     a.last_checkpoint = 0;
                 } else if self.is_rebuilding(inst) {
@@ -160,10 +141,7 @@ impl Metadata for Imsm {
                             self.end_migration(inst, map_state::DEGRADED);
                             a.last_checkpoint = 0;
                         } else {
-                            self.devs[inst]
-                                .view_mut()
-                                .map_mut(0)
-                                .set_map_state(map_state::DEGRADED);
+                            self.devs[inst].view_mut().map_mut(0).set_map_state(map_state::DEGRADED);
                         }
                         self.pending += 1;
                     }
@@ -174,36 +152,22 @@ impl Metadata for Imsm {
                     a.last_checkpoint = 0;
                     let dv = self.devs[inst].view();
                     let m0 = dv.map0();
-                    let last = (0..usize::from(m0.num_members()))
-                        .rev()
-                        .find(|&s| m0.ord(s) & ORD_REBUILD != 0);
+                    let last = (0..usize::from(m0.num_members())).rev().find(|&s| m0.ord(s) & ORD_REBUILD != 0);
                     if let Some(s) = last {
-                        self.devs[inst]
-                            .view_mut()
-                            .map_mut(0)
-                            .set_failed_disk_num(s as u8);
+                        self.devs[inst].view_mut().map_mut(0).set_failed_disk_num(s as u8);
                     }
                     self.pending += 1;
                 } else if self.is_gen_migration(inst) {
-                    self.devs[inst]
-                        .view_mut()
-                        .map_mut(0)
-                        .set_map_state(map_state::DEGRADED);
+                    self.devs[inst].view_mut().map_mut(0).set_map_state(map_state::DEGRADED);
                     self.pending += 1;
                 } else if migrating && self.devs[inst].view().migr_type() == MigrType::Init {
-                    self.devs[inst]
-                        .view_mut()
-                        .map_mut(0)
-                        .set_map_state(map_state::DEGRADED);
+                    self.devs[inst].view_mut().map_mut(0).set_map_state(map_state::DEGRADED);
                     self.pending += 1;
                 }
             }
             map_state::FAILED => {
                 if self.is_gen_migration(inst) {
-                    self.devs[inst]
-                        .view_mut()
-                        .map_mut(0)
-                        .set_map_state(map_state::FAILED);
+                    self.devs[inst].view_mut().map_mut(0).set_map_state(map_state::FAILED);
                     self.pending += 1;
                 } else if m0_state != map_state::FAILED {
                     self.end_migration(inst, map_state::FAILED);
@@ -213,6 +177,22 @@ impl Metadata for Imsm {
             }
             _ => {}
         }
+    }
+
+    fn add_disk(&mut self, disk: crate::metadata::NewDisk) -> bool {
+        self.add_spare(disk)
+    }
+
+    fn remove_disk(&mut self, dev: DevT) {
+        self.drop_disk(dev)
+    }
+
+    fn choose_spares(&self, a: &ArrayCtx, out: &mut ArrayVec<crate::metadata::NewMember, MAX_SLOTS>) {
+        self.pick_spares(a, out)
+    }
+
+    fn record_rebuild(&mut self, a: &ArrayCtx, added: &[crate::metadata::NewMember], random: u32) {
+        self.start_rebuild(a, added, random)
     }
 
     fn updates_pending(&self) -> bool {
@@ -235,9 +215,7 @@ impl Metadata for Imsm {
         let m = self.members.get(i)?;
         match m.index {
             -1 => Some(m.dev),
-            idx if idx >= 0 && status(&self.table[idx as usize]) & view::disk::FAILED == 0 => {
-                Some(m.dev)
-            }
+            idx if idx >= 0 && status(&self.table[idx as usize]) & view::disk::FAILED == 0 => Some(m.dev),
             _ => None,
         }
     }
@@ -272,16 +250,8 @@ impl Metadata for Imsm {
         buf[ext..ext + first].copy_from_slice(&mpb[..first]);
         // The migration record belongs to mdadm during a reshape; otherwise
         // it is cleared along with the anchor.
-        let len = if self.any_gen_migration() {
-            k * ss
-        } else {
-            (k + 1) * ss
-        };
-        out.push(Region {
-            offset: d - (k as u64 + 1) * ss as u64,
-            start: 0,
-            len,
-        });
+        let len = if self.any_gen_migration() { k * ss } else { (k + 1) * ss };
+        out.push(Region { offset: d - (k as u64 + 1) * ss as u64, start: 0, len });
         out
     }
 
@@ -292,9 +262,7 @@ impl Metadata for Imsm {
     }
 
     fn volume_dirty(&self, inst: u32) -> Option<bool> {
-        self.devs
-            .get(inst as usize)
-            .map(|d| d.view().dirty() & 1 != 0)
+        self.devs.get(inst as usize).map(|d| d.view().dirty() & 1 != 0)
     }
 }
 

@@ -6,11 +6,7 @@ use super::*;
 use crate::wire::le32;
 
 /// Parse and verify one copy of the MPB from the end of a disk.
-pub(super) fn read_copy(
-    src: &mut dyn DiskSource,
-    i: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), CopyError> {
+pub(super) fn read_copy(src: &mut dyn DiskSource, i: usize, out: &mut Vec<u8>) -> Result<(), CopyError> {
     let info = src.info(i);
     let ss = info.geom.sector_size;
     if ss != 512 {
@@ -22,8 +18,7 @@ pub(super) fn read_copy(
         return Err(CopyError::BadSize(0));
     }
     let mut anchor = vec![0u8; ss as usize];
-    src.read(i, d - 2 * ss, &mut anchor)
-        .map_err(CopyError::Io)?;
+    src.read(i, d - 2 * ss, &mut anchor).map_err(CopyError::Io)?;
     if &anchor[..24] != view::SIGNATURE {
         return Err(CopyError::NoSignature);
     }
@@ -40,8 +35,7 @@ pub(super) fn read_copy(
     out.resize((k * ss) as usize, 0);
     out[..ss as usize].copy_from_slice(&anchor);
     if k > 1 {
-        src.read(i, d - (k + 1) * ss, &mut out[ss as usize..])
-            .map_err(CopyError::Io)?;
+        src.read(i, d - (k + 1) * ss, &mut out[ss as usize..]).map_err(CopyError::Io)?;
     }
     let computed = checksum(out, size as usize);
     let stored = le32(out, header::CHECK_SUM);
@@ -66,11 +60,8 @@ pub(super) fn validate_tables(mpb: &[u8]) -> Result<(), CopyError> {
     let bbm = le32(mpb, header::BBM_LOG_SIZE) as usize;
     let mut off = header::LEN + view::disk::LEN * num_disks;
     for _ in 0..num_devs {
-        let rest = mpb
-            .get(off..)
-            .ok_or(CopyError::Malformed("disk table past mpb_size"))?;
-        let len =
-            Dev::<&[u8]>::check_len(rest).ok_or(CopyError::Malformed("volume past mpb_size"))?;
+        let rest = mpb.get(off..).ok_or(CopyError::Malformed("disk table past mpb_size"))?;
+        let len = Dev::<&[u8]>::check_len(rest).ok_or(CopyError::Malformed("volume past mpb_size"))?;
         let d = Dev::new_unchecked(rest);
         let n0 = usize::from(d.map0().num_members());
         let n1 = d.map1().map(|m| usize::from(m.num_members())).unwrap_or(0);
@@ -79,9 +70,7 @@ pub(super) fn validate_tables(mpb: &[u8]) -> Result<(), CopyError> {
         }
         for s in 0..n0 {
             if ord_to_idx(d.map0().ord(s)) as usize >= num_disks {
-                return Err(CopyError::Malformed(
-                    "map refers to a disk not in the table",
-                ));
+                return Err(CopyError::Malformed("map refers to a disk not in the table"));
             }
         }
         off += len;
@@ -116,8 +105,7 @@ pub(super) fn disk_record(mpb: &[u8], idx: usize) -> &[u8] {
 }
 /// Find `serial` in an MPB's disk table.
 pub(super) fn find_serial(mpb: &[u8], serial: &Serial) -> Option<usize> {
-    (0..usize::from(mpb[header::NUM_DISKS]))
-        .find(|&i| serial_eq(&disk_record(mpb, i)[view::disk::SERIAL], serial))
+    (0..usize::from(mpb[header::NUM_DISKS])).find(|&i| serial_eq(&disk_record(mpb, i)[view::disk::SERIAL], serial))
 }
 pub(super) fn serial_eq(a: &[u8], b: &[u8]) -> bool {
     crate::wire::cstr_field(&a[..16]) == crate::wire::cstr_field(&b[..16])
@@ -134,10 +122,7 @@ impl Imsm {
     /// Load the container: read every member's copy, choose the newest
     /// generation of the family that describes volumes, and adopt the disks.
     /// `notes` receives what was rejected and why.
-    pub fn load(
-        src: &mut dyn DiskSource,
-        notes: &mut Vec<LoadNote>,
-    ) -> Result<Box<Imsm>, LoadError> {
+    pub fn load(src: &mut dyn DiskSource, notes: &mut Vec<LoadNote>) -> Result<Box<Imsm>, LoadError> {
         let n = src.count();
         if n > MAX_DISKS {
             return Err(LoadError::TooLarge);
@@ -148,10 +133,7 @@ impl Imsm {
             match read_copy(src, i, &mut buf) {
                 Ok(()) => copies.push(Some(buf)),
                 Err(why) => {
-                    notes.push(LoadNote::Rejected {
-                        dev: src.info(i).dev,
-                        why,
-                    });
+                    notes.push(LoadNote::Rejected { dev: src.info(i).dev, why });
                     copies.push(None);
                 }
             }
@@ -178,19 +160,10 @@ impl Imsm {
                 None => Some(i),
                 Some(b) => {
                     let bm = copies[b].as_deref().unwrap_or_default();
-                    let votes = |fam: u32| {
-                        copies
-                            .iter()
-                            .flatten()
-                            .filter(|c| num_devs(c) > 0 && family(c) == fam)
-                            .count()
-                    };
+                    let votes =
+                        |fam: u32| copies.iter().flatten().filter(|c| num_devs(c) > 0 && family(c) == fam).count();
                     let (vb, vi) = (votes(family(bm)), votes(family(mpb)));
-                    if vi > vb
-                        || (vi == vb
-                            && family(mpb) == family(bm)
-                            && generation(mpb) > generation(bm))
-                    {
+                    if vi > vb || (vi == vb && family(mpb) == family(bm) && generation(mpb) > generation(bm)) {
                         Some(i)
                     } else {
                         Some(b)
@@ -210,26 +183,14 @@ impl Imsm {
             let copy = copies[i].as_deref();
             if let Some(c) = copy {
                 if num_devs(c) > 0 && family(c) != family(&mpb) {
-                    notes.push(LoadNote::Foreign {
-                        dev: info.dev,
-                        family: family(c),
-                    });
+                    notes.push(LoadNote::Foreign { dev: info.dev, family: family(c) });
                     continue;
                 }
                 if num_devs(c) > 0 && generation(c) < generation(&mpb) {
-                    notes.push(LoadNote::Stale {
-                        dev: info.dev,
-                        gen: generation(c),
-                    });
+                    notes.push(LoadNote::Stale { dev: info.dev, gen: generation(c) });
                 }
             }
-            let mut m = Member {
-                dev: info.dev,
-                serial: info.serial,
-                geom: info.geom,
-                index: -2,
-                record: [0; 48],
-            };
+            let mut m = Member { dev: info.dev, serial: info.serial, geom: info.geom, index: -2, record: [0; 48] };
             if let Some(idx) = find_serial(&mpb, &info.serial) {
                 m.record.copy_from_slice(disk_record(&mpb, idx));
                 m.index = if status(&m.record) & view::disk::FAILED != 0 {
@@ -285,9 +246,7 @@ impl Imsm {
         }
         let bbm = le32(mpb, header::BBM_LOG_SIZE) as usize;
         if bbm > 0 {
-            im.bbm
-                .try_extend_from_slice(&mpb[mpb.len() - bbm..])
-                .map_err(|_| CopyError::Malformed("bbm"))?;
+            im.bbm.try_extend_from_slice(&mpb[mpb.len() - bbm..]).map_err(|_| CopyError::Malformed("bbm"))?;
         }
         // Only 2TB_DISK containers use the high halves of disk sizes.
         if le32(&im.header, header::ATTRIBUTES) & 0x0400_0000 == 0 {

@@ -7,8 +7,7 @@ pub mod view;
 
 use crate::md::{DevState, SyncAction, MAX_SECTOR};
 use crate::metadata::{
-    ArrayCtx, Consistency, DevT, DiskGeom, Metadata, OpenError, Region, Regions, MAX_DISKS,
-    MAX_SLOTS,
+    ArrayCtx, Consistency, DevT, DiskGeom, Metadata, OpenError, Region, Regions, MAX_DISKS, MAX_SLOTS,
 };
 use crate::wire::{le32, set_le32};
 use arrayvec::ArrayVec;
@@ -71,10 +70,7 @@ impl fmt::Display for CopyError {
             CopyError::NoSignature => write!(f, "no IMSM signature"),
             CopyError::BadSize(s) => write!(f, "impossible mpb_size {s}"),
             CopyError::BadChecksum { stored, computed } => {
-                write!(
-                    f,
-                    "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
-                )
+                write!(f, "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")
             }
             CopyError::Malformed(why) => write!(f, "malformed metadata: {why}"),
             CopyError::SectorSize(s) => write!(f, "unsupported sector size {s}"),
@@ -159,6 +155,7 @@ pub struct Imsm {
 
 mod handler;
 mod load;
+mod spare;
 mod state;
 
 impl Imsm {
@@ -206,11 +203,7 @@ impl Imsm {
             attrs &= !0x0800_0000;
         }
         set_le32(img, header::ATTRIBUTES, attrs);
-        set_le32(
-            img,
-            header::BBM_LOG_SIZE,
-            if has_bbm { self.bbm.len() as u32 } else { 0 },
-        );
+        set_le32(img, header::BBM_LOG_SIZE, if has_bbm { self.bbm.len() as u32 } else { 0 });
         let size = img.len() as u32;
         set_le32(img, header::MPB_SIZE, size);
         set_le32(img, header::CHECK_SUM, 0);

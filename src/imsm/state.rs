@@ -8,9 +8,7 @@ use crate::wire::{le32, set_le32};
 
 impl Imsm {
     pub(super) fn present(&self, idx: u32) -> Option<&Member> {
-        self.members
-            .iter()
-            .find(|m| m.index >= 0 && m.index as u32 == idx)
+        self.members.iter().find(|m| m.index >= 0 && m.index as u32 == idx)
     }
 
     /// The record of disk `idx` if that disk is present.
@@ -31,10 +29,7 @@ impl Imsm {
         let m0 = d.map0();
         let m1 = d.map1();
         let n0 = usize::from(m0.num_members());
-        let n1 = m1
-            .as_ref()
-            .map(|m| usize::from(m.num_members()))
-            .unwrap_or(0);
+        let n1 = m1.as_ref().map(|m| usize::from(m.num_members())).unwrap_or(0);
         let mut failed = 0;
         for i in 0..n0.max(n1) {
             let mut idx1 = None;
@@ -58,11 +53,7 @@ impl Imsm {
     /// The map state `failed` bad slots imply for map `which` of volume `inst`.
     pub(super) fn check_degraded(&self, inst: usize, failed: u32, which: usize) -> u8 {
         let d = self.devs[inst].view();
-        let m = if which == 1 {
-            d.map1().unwrap_or_else(|| d.map0())
-        } else {
-            d.map0()
-        };
+        let m = if which == 1 { d.map1().unwrap_or_else(|| d.map0()) } else { d.map0() };
         if failed == 0 {
             return if m.map_state() == map_state::UNINITIALIZED {
                 map_state::UNINITIALIZED
@@ -111,10 +102,7 @@ impl Imsm {
         match d.migr_type() {
             MigrType::Init | MigrType::Repair => true,
             MigrType::GenMigr => false,
-            _ => d
-                .map1()
-                .map(|m| m.map_state() == map_state::NORMAL)
-                .unwrap_or(false),
+            _ => d.map1().map(|m| m.map_state() == map_state::NORMAL).unwrap_or(false),
         }
     }
 
@@ -122,9 +110,7 @@ impl Imsm {
         let d = self.devs[inst].view();
         d.migrating()
             && d.migr_type() == MigrType::Rebuild
-            && d.map1()
-                .map(|m| m.map_state() == map_state::DEGRADED)
-                .unwrap_or(false)
+            && d.map1().map(|m| m.map_state() == map_state::DEGRADED).unwrap_or(false)
     }
 
     pub(super) fn is_gen_migration(&self, inst: usize) -> bool {
@@ -161,16 +147,12 @@ impl Imsm {
     pub(super) fn end_migration(&mut self, inst: usize, mut state: u8) {
         let d = self.devs[inst].view();
         let prev_state = d.map_x().map_state();
-        if state != d.map0().map_state()
-            && d.migr_type() != MigrType::GenMigr
-            && prev_state != map_state::UNINITIALIZED
+        if state != d.map0().map_state() && d.migr_type() != MigrType::GenMigr && prev_state != map_state::UNINITIALIZED
         {
             // Carry the REBUILD flags of the source map into the target by disk idx.
             let px: ArrayVec<u32, MAX_SLOTS> = {
                 let mx = d.map_x();
-                (0..usize::from(mx.num_members()))
-                    .map(|s| mx.ord(s))
-                    .collect()
+                (0..usize::from(mx.num_members())).map(|s| mx.ord(s)).collect()
             };
             let dm = &mut self.devs[inst];
             for ord in px {
@@ -200,11 +182,7 @@ impl Imsm {
                 let bps0 = u32::from(m0.blocks_per_strip()).max(1);
                 let bps1 = u32::from(m1.blocks_per_strip()).max(1);
                 let spu = (bps1 / bps0).max(1);
-                let mc = if matches!(m0.level(), 5 | 10) {
-                    bps0
-                } else {
-                    256
-                };
+                let mc = if matches!(m0.level(), 5 | 10) { bps0 } else { 256 };
                 let dm = m0.data_members().max(1);
                 let bpu = spu * mc * dm;
                 let stripe = bps0 * dm;
@@ -230,8 +208,7 @@ impl Imsm {
                     u32::from(m1.num_domains())
                 } else {
                     // The resync value of strips per unit.
-                    (u32::from(m1.blocks_per_strip()) / u32::from(m0.blocks_per_strip()).max(1))
-                        .max(1)
+                    (u32::from(m1.blocks_per_strip()) / u32::from(m0.blocks_per_strip()).max(1)).max(1)
                 };
                 let mc = match m1.level() {
                     1 | 10 => {
@@ -265,8 +242,7 @@ impl Imsm {
         // Retire the serial: append ":0", keeping it within 15 characters.
         let rec = &mut self.table[idx as usize];
         let mut s: ArrayVec<u8, 18> = ArrayVec::new();
-        s.try_extend_from_slice(crate::wire::cstr_field(&rec[..16]))
-            .ok();
+        s.try_extend_from_slice(crate::wire::cstr_field(&rec[..16])).ok();
         s.try_extend_from_slice(b":0").ok();
         let keep = &s[s.len().saturating_sub(15)..];
         let mut serial = [0u8; 16];
@@ -293,9 +269,7 @@ impl Imsm {
 
     /// Indices of table disks with no present device.
     pub(super) fn missing_disks(&self) -> ArrayVec<u32, MAX_DISKS> {
-        (0..self.table.len() as u32)
-            .filter(|&i| self.present(i).is_none())
-            .collect()
+        (0..self.table.len() as u32).filter(|&i| self.present(i).is_none()).collect()
     }
 
     /// On first activation: settle the state of volumes with missing disks.

@@ -5,7 +5,7 @@ use super::load::disk_record;
 use super::*;
 use crate::metadata::SlotInfo;
 use crate::wire::set_le16;
-use view::{dev as devf, disk as diskf, map as mapf};
+use view::{dev as devf, disk as diskf, map as mapf, ord_to_idx};
 
 /// Build an MPB for one volume over `n` disks, as mdadm's create would.
 pub(crate) fn build_mpb(level: u8, n: usize, state: u8, family: u32, gen: u32) -> Vec<u8> {
@@ -31,11 +31,7 @@ pub(crate) fn build_mpb(level: u8, n: usize, state: u8, family: u32, gen: u32) -
     set_le32(&mut d, devf::SIZE_LOW, 32768);
     set_le32(&mut d, devf::STATUS, 0x0c);
     let mo = devf::LEN;
-    set_le32(
-        &mut d,
-        mo + mapf::BLOCKS_PER_MEMBER_LO,
-        32768 / 2 * 2 + 2048,
-    );
+    set_le32(&mut d, mo + mapf::BLOCKS_PER_MEMBER_LO, 32768 / 2 * 2 + 2048);
     let bps: u16 = 128;
     let data = match level {
         1 | 10 => n / 2,
@@ -84,15 +80,9 @@ impl MemDisks {
                 let s = format!("/dev/loop{i}");
                 serial[..s.len()].copy_from_slice(s.as_bytes());
                 let info = DiskInfo {
-                    dev: DevT {
-                        major: 7,
-                        minor: i as u32,
-                    },
+                    dev: DevT { major: 7, minor: i as u32 },
                     serial,
-                    geom: DiskGeom {
-                        size_bytes: DISK_BYTES,
-                        sector_size: 512,
-                    },
+                    geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 },
                 };
                 let mut tail = vec![0u8; TAIL];
                 write_mpb(&mut tail, mpb);
@@ -228,18 +218,8 @@ fn corrupt_copy_is_rejected_and_rewritten_from_the_good_one() {
     let mut d = MemDisks::with(&[m.clone(), bad]);
     let (mut im, notes) = load(&mut d);
     assert_eq!(notes.len(), 1);
-    assert!(matches!(
-        notes[0],
-        LoadNote::Rejected {
-            why: CopyError::BadChecksum { .. },
-            ..
-        }
-    ));
-    assert_eq!(
-        im.members().len(),
-        2,
-        "the disk is still a member by serial"
-    );
+    assert!(matches!(notes[0], LoadNote::Rejected { why: CopyError::BadChecksum { .. }, .. }));
+    assert_eq!(im.members().len(), 2, "the disk is still a member by serial");
     let mut a = ctx_for(&im, 0, 1, 2);
     im.set_array_state(&mut a, Consistency::Dirty);
     d.write_all(im.as_mut());
@@ -259,9 +239,7 @@ fn newer_generation_wins() {
     let (im, notes) = load(&mut d);
     assert_eq!(im.generation(), 9);
     assert_eq!(im.volume_dirty(0), Some(true));
-    assert!(notes
-        .iter()
-        .any(|n| matches!(n, LoadNote::Stale { gen: 5, .. })));
+    assert!(notes.iter().any(|n| matches!(n, LoadNote::Stale { gen: 5, .. })));
 }
 
 #[test]
@@ -270,10 +248,7 @@ fn no_usable_copy_is_an_error() {
     junk[..4].copy_from_slice(b"junk");
     let mut d = MemDisks::with(&[junk.clone(), junk]);
     let mut notes = Vec::new();
-    assert_eq!(
-        Imsm::load(&mut d, &mut notes).err(),
-        Some(LoadError::NoUsableCopy)
-    );
+    assert_eq!(Imsm::load(&mut d, &mut notes).err(), Some(LoadError::NoUsableCopy));
     assert_eq!(notes.len(), 2);
 }
 
@@ -284,13 +259,7 @@ fn impossible_sizes_are_rejected() {
     let mut d = MemDisks::with(&[m]);
     let mut notes = Vec::new();
     assert!(Imsm::load(&mut d, &mut notes).is_err());
-    assert!(matches!(
-        notes[0],
-        LoadNote::Rejected {
-            why: CopyError::BadSize(100),
-            ..
-        }
-    ));
+    assert!(matches!(notes[0], LoadNote::Rejected { why: CopyError::BadSize(100), .. }));
     // A table claiming more volumes than fit.
     let mut m = build_mpb(1, 2, map_state::NORMAL, 1, 1);
     m[header::NUM_RAID_DEVS] = 3;
@@ -299,13 +268,7 @@ fn impossible_sizes_are_rejected() {
     let mut d = MemDisks::with(&[m]);
     let mut notes = Vec::new();
     assert!(Imsm::load(&mut d, &mut notes).is_err());
-    assert!(matches!(
-        notes[0],
-        LoadNote::Rejected {
-            why: CopyError::Malformed(_),
-            ..
-        }
-    ));
+    assert!(matches!(notes[0], LoadNote::Rejected { why: CopyError::Malformed(_), .. }));
 }
 
 #[test]
@@ -372,12 +335,9 @@ fn starting_uninitialized_volume_begins_init_migration_and_checkpoints() {
 
 #[test]
 fn migration_units_match_the_reference_table() {
-    for (level, n, init, rebuild) in [
-        (1u8, 2usize, 512u64, 512u64),
-        (10, 4, 256, 512),
-        (5, 3, 384, 128),
-        (5, 4, 512, 128),
-    ] {
+    for (level, n, init, rebuild) in
+        [(1u8, 2usize, 512u64, 512u64), (10, 4, 256, 512), (5, 3, 384, 128), (5, 4, 512, 128)]
+    {
         let m = build_mpb(level, n, map_state::NORMAL, 1, 1);
         let mut im = Imsm::from_mpb(&m).unwrap();
         im.migrate(0, map_state::NORMAL, MigrType::Init);
@@ -420,31 +380,18 @@ fn raid10_pair_loss_fails_the_volume() {
         let mut r = [0u8; 48];
         r.copy_from_slice(disk_record(&m, i));
         im.members.push(Member {
-            dev: DevT {
-                major: 7,
-                minor: i as u32,
-            },
+            dev: DevT { major: 7, minor: i as u32 },
             serial: [0; 16],
-            geom: DiskGeom {
-                size_bytes: DISK_BYTES,
-                sector_size: 512,
-            },
+            geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 },
             index: i as i32,
             record: r,
         });
     }
     let mut a = ctx_for(&im, 0, 10, 4);
     im.set_disk(&mut a, 0, DevState(DevState::FAULTY));
-    assert_eq!(
-        im.volume(0).unwrap().map0().map_state(),
-        map_state::DEGRADED
-    );
+    assert_eq!(im.volume(0).unwrap().map0().map_state(), map_state::DEGRADED);
     im.set_disk(&mut a, 2, DevState(DevState::FAULTY));
-    assert_eq!(
-        im.volume(0).unwrap().map0().map_state(),
-        map_state::DEGRADED,
-        "one disk of each pair"
-    );
+    assert_eq!(im.volume(0).unwrap().map0().map_state(), map_state::DEGRADED, "one disk of each pair");
     im.set_disk(&mut a, 1, DevState(DevState::FAULTY));
     assert_eq!(im.volume(0).unwrap().map0().map_state(), map_state::FAILED);
 }
@@ -461,11 +408,7 @@ fn open_new_refuses_unknown_volume() {
 fn fixture(name: &str) -> MemDisks {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/imsm");
     let meta = std::fs::read_to_string(format!("{dir}/{name}.meta")).expect("meta");
-    let get = |k: &str| {
-        meta.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .map(str::to_string)
-    };
+    let get = |k: &str| meta.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(str::to_string);
     let size: u64 = get("disk_size").unwrap().parse().unwrap();
     assert_eq!(size, DISK_BYTES, "fixtures use 64 MiB disks");
     let n: usize = get("ndisks").unwrap().parse().unwrap();
@@ -477,15 +420,9 @@ fn fixture(name: &str) -> MemDisks {
             let mut serial = [0u8; 16];
             serial[..s.len()].copy_from_slice(s.as_bytes());
             let info = DiskInfo {
-                dev: DevT {
-                    major: 7,
-                    minor: i as u32,
-                },
+                dev: DevT { major: 7, minor: i as u32 },
                 serial,
-                geom: DiskGeom {
-                    size_bytes: size,
-                    sector_size: 512,
-                },
+                geom: DiskGeom { size_bytes: size, sector_size: 512 },
             };
             (info, tail)
         })
@@ -497,11 +434,7 @@ fn examine_field(name: &str, field: &str) -> String {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/imsm");
     let text = std::fs::read_to_string(format!("{dir}/{name}.examine.txt")).unwrap();
     text.lines()
-        .find_map(|l| {
-            l.trim_start()
-                .strip_prefix(field)
-                .map(|r| r.trim_start_matches([' ', ':']).trim().to_string())
-        })
+        .find_map(|l| l.trim_start().strip_prefix(field).map(|r| r.trim_start_matches([' ', ':']).trim().to_string()))
         .unwrap_or_default()
 }
 
@@ -524,10 +457,7 @@ fn fixtures_load_without_complaint() {
         assert!(notes.is_empty(), "{name}: {notes:?}");
         let gen = u32::from_str_radix(&examine_field(name, "Generation"), 16).unwrap();
         assert_eq!(im.generation(), gen, "{name}");
-        assert!(
-            im.members().iter().all(|m| m.index >= 0),
-            "{name}: every disk is a member"
-        );
+        assert!(im.members().iter().all(|m| m.index >= 0), "{name}: every disk is a member");
         let dirty = examine_field(name, "Dirty State") == "dirty";
         assert_eq!(im.volume_dirty(0), Some(dirty), "{name}");
     }
@@ -545,11 +475,7 @@ fn rewriting_a_fixture_changes_only_generation_and_checksum() {
             let now = d.mpb(i);
             assert_eq!(now.len(), orig.len(), "{name}");
             let mut expect = orig.clone();
-            set_le32(
-                &mut expect,
-                header::GENERATION_NUM,
-                le32(&orig, header::GENERATION_NUM) + 1,
-            );
+            set_le32(&mut expect, header::GENERATION_NUM, le32(&orig, header::GENERATION_NUM) + 1);
             set_le32(&mut expect, header::CHECK_SUM, 0);
             let sum = checksum(&expect, expect.len());
             set_le32(&mut expect, header::CHECK_SUM, sum);
@@ -612,8 +538,103 @@ fn two_volumes_are_independent() {
     d.write_all(im.as_mut());
     let back = Imsm::load(&mut d, &mut Vec::new()).unwrap();
     assert_eq!(back.volume_dirty(0), Some(true));
-    assert_eq!(
-        back.volume(1).unwrap().volume(),
-        im.volume(1).unwrap().volume()
-    );
+    assert_eq!(back.volume(1).unwrap().volume(), im.volume(1).unwrap().volume());
+}
+
+#[test]
+fn failed_disk_replaced_by_spare_rebuilds_and_completes() {
+    let mut d = fixture("raid1-clean");
+    let mut im = Imsm::load(&mut d, &mut Vec::new()).unwrap();
+    let mut a = ctx_for(&im, 0, 1, 2);
+    a.component_size = 34816;
+    let family = im.family_num();
+    // Slot 1 fails and the kernel drops it.
+    im.set_disk(&mut a, 1, DevState(DevState::FAULTY | DevState::BLOCKED));
+    assert_eq!(im.volume(0).unwrap().map0().map_state(), map_state::DEGRADED);
+    a.slots.retain(|s| s.slot != 1);
+    let failed_dev = DevT { major: 7, minor: 1 };
+    // Without a spare there is nothing to rebuild onto.
+    let mut picks = ArrayVec::new();
+    im.choose_spares(&a, &mut picks);
+    assert!(picks.is_empty());
+    // A spare joins the container.
+    let mut serial = [0u8; 16];
+    serial[..10].copy_from_slice(b"/dev/loop2");
+    let spare = crate::metadata::NewDisk {
+        dev: DevT { major: 7, minor: 2 },
+        serial,
+        geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 },
+    };
+    assert!(im.add_disk(spare));
+    assert!(!im.add_disk(spare), "added once");
+    im.choose_spares(&a, &mut picks);
+    assert_eq!(picks.len(), 1);
+    assert_eq!(picks[0].slot, 1);
+    assert_eq!(picks[0].dev, spare.dev);
+    assert_ne!(picks[0].dev, failed_dev);
+    im.record_rebuild(&a, &picks, 0x1000);
+    let v = im.volume(0).unwrap();
+    assert_eq!(v.migr_type(), MigrType::Rebuild);
+    assert!(im.is_rebuilding(0));
+    let new_idx = ord_to_idx(v.map0().ord(1));
+    assert_eq!(v.map1().unwrap().ord(1), new_idx | ORD_REBUILD);
+    assert_eq!(im.family_num(), family.wrapping_add(0x1000));
+    // The failed disk's record is gone from the table: two disks remain.
+    assert_eq!(im.table.len(), 2);
+    assert_eq!(im.blocks_per_migr_unit(0), 512);
+    // Progress is checkpointed in units; never ahead of the kernel.
+    a.slots.push(SlotInfo { slot: 1, dev: spare.dev, recovery_start: 0, state: DevState(0) });
+    a.prev_action = SyncAction::Recover;
+    a.curr_action = SyncAction::Recover;
+    a.last_checkpoint = 5000;
+    im.set_array_state(&mut a, Consistency::Dirty);
+    assert_eq!(im.volume(0).unwrap().curr_migr_unit(), 9);
+    d.disks.push((DiskInfo { dev: spare.dev, serial, geom: spare.geom }, vec![0u8; TAIL]));
+    d.write_all(im.as_mut());
+    let back = Imsm::from_mpb(&d.mpb(2)).unwrap();
+    assert_eq!(back.volume(0).unwrap().curr_migr_unit(), 9);
+    // Slot 1 held /dev/loop0 (disk 0): the failed disk is no longer written.
+    assert_eq!(d.mpb(1), d.mpb(2), "the new member carries the container's metadata");
+    assert_ne!(d.mpb(0), d.mpb(1));
+    // Recovery ends with the member in sync: the migration ends.
+    a.slots[1].recovery_start = MAX_SECTOR;
+    a.slots[1].state = DevState(DevState::INSYNC);
+    a.curr_action = SyncAction::Idle;
+    for s in [0, 1] {
+        im.set_disk(&mut a, s, DevState(DevState::INSYNC));
+    }
+    let v = im.volume(0).unwrap();
+    assert!(!v.migrating());
+    assert_eq!(v.map0().map_state(), map_state::NORMAL);
+    assert_eq!(v.map0().failed_disk_num(), 0xff);
+    assert_eq!(v.map0().ord(1), new_idx);
+}
+
+#[test]
+fn interrupted_rebuild_keeps_the_recovery_position() {
+    let mut d = fixture("raid1-clean");
+    let mut im = Imsm::load(&mut d, &mut Vec::new()).unwrap();
+    let mut a = ctx_for(&im, 0, 1, 2);
+    a.component_size = 34816;
+    im.set_disk(&mut a, 0, DevState(DevState::FAULTY));
+    a.slots.retain(|s| s.slot != 0);
+    let mut serial = [0u8; 16];
+    serial[..10].copy_from_slice(b"/dev/loop5");
+    let dev = DevT { major: 7, minor: 5 };
+    im.add_disk(crate::metadata::NewDisk { dev, serial, geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 } });
+    let mut picks = ArrayVec::new();
+    im.choose_spares(&a, &mut picks);
+    im.record_rebuild(&a, &picks, 7);
+    a.slots.insert(0, SlotInfo { slot: 0, dev, recovery_start: 0, state: DevState(0) });
+    a.prev_action = SyncAction::Recover;
+    // The kernel stops recovery at 12000 sectors (recover -> idle, not in sync).
+    a.slots[0].recovery_start = 12000;
+    a.curr_action = SyncAction::Idle;
+    im.set_disk(&mut a, 0, DevState(0));
+    im.set_disk(&mut a, 1, DevState(DevState::INSYNC));
+    assert!(im.is_rebuilding(0), "still rebuilding");
+    assert_eq!(a.last_checkpoint, 12000);
+    // The array stops: the checkpoint is stored, rounded down to units.
+    im.set_array_state(&mut a, Consistency::Clean);
+    assert_eq!(im.volume(0).unwrap().curr_migr_unit(), 12000 / 512);
 }

@@ -188,8 +188,7 @@ impl<T: AsRef<[u8]>> Dev<T> {
     }
 
     pub fn curr_migr_unit(&self) -> u64 {
-        u64::from(le32(self.b(), dev::CURR_MIGR_UNIT_LO))
-            | u64::from(le32(self.b(), dev::CURR_MIGR_UNIT_HI)) << 32
+        u64::from(le32(self.b(), dev::CURR_MIGR_UNIT_LO)) | u64::from(le32(self.b(), dev::CURR_MIGR_UNIT_HI)) << 32
     }
 
     /// Byte offset of map `which` (0 or 1) in the record.
@@ -203,16 +202,12 @@ impl<T: AsRef<[u8]>> Dev<T> {
 
     /// Map 0 (the target map while migrating).
     pub fn map0(&self) -> Map<&[u8]> {
-        Map {
-            buf: &self.b()[self.map_offset(0)..],
-        }
+        Map { buf: &self.b()[self.map_offset(0)..] }
     }
 
     /// Map 1 (the source map), present only while migrating.
     pub fn map1(&self) -> Option<Map<&[u8]>> {
-        self.migrating().then(|| Map {
-            buf: &self.b()[self.map_offset(1)..],
-        })
+        self.migrating().then(|| Map { buf: &self.b()[self.map_offset(1)..] })
     }
 
     /// Map 1 while migrating, else map 0 ("what is in the slot now").
@@ -265,11 +260,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Dev<T> {
         };
         self.bm()[dev::MIGR_TYPE] = raw;
         let st = self.status();
-        self.set_status(if fix {
-            st | dev::VERIFY_AND_FIX
-        } else {
-            st & !dev::VERIFY_AND_FIX
-        });
+        self.set_status(if fix { st | dev::VERIFY_AND_FIX } else { st & !dev::VERIFY_AND_FIX });
     }
 
     pub fn set_dirty(&mut self, v: u8) {
@@ -284,9 +275,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Dev<T> {
     /// Mutable view of map `which`.
     pub fn map_mut(&mut self, which: usize) -> Map<&mut [u8]> {
         let off = self.map_offset(which);
-        Map {
-            buf: &mut self.bm()[off..],
-        }
+        Map { buf: &mut self.bm()[off..] }
     }
 }
 
@@ -301,8 +290,7 @@ impl<T: AsRef<[u8]>> Map<T> {
     }
 
     pub fn pba_of_lba0(&self) -> u64 {
-        u64::from(le32(self.b(), map::PBA_OF_LBA0_LO))
-            | u64::from(le32(self.b(), map::PBA_OF_LBA0_HI)) << 32
+        u64::from(le32(self.b(), map::PBA_OF_LBA0_LO)) | u64::from(le32(self.b(), map::PBA_OF_LBA0_HI)) << 32
     }
 
     pub fn blocks_per_member(&self) -> u64 {
@@ -311,8 +299,7 @@ impl<T: AsRef<[u8]>> Map<T> {
     }
 
     pub fn num_data_stripes(&self) -> u64 {
-        u64::from(le32(self.b(), map::NUM_DATA_STRIPES_LO))
-            | u64::from(le32(self.b(), map::NUM_DATA_STRIPES_HI)) << 32
+        u64::from(le32(self.b(), map::NUM_DATA_STRIPES_LO)) | u64::from(le32(self.b(), map::NUM_DATA_STRIPES_HI)) << 32
     }
 
     pub fn blocks_per_strip(&self) -> u16 {

@@ -20,8 +20,7 @@ impl Metadata for Recorder {
         Ok(())
     }
     fn set_array_state(&mut self, a: &mut ArrayCtx, c: Consistency) -> bool {
-        self.calls
-            .push(format!("state {c:?} ckpt {}", a.last_checkpoint));
+        self.calls.push(format!("state {c:?} ckpt {}", a.last_checkpoint));
         let clean = match c {
             Consistency::Starting => self.starting_clean,
             Consistency::Clean => true,
@@ -37,6 +36,12 @@ impl Metadata for Recorder {
         self.calls.push(format!("disk {slot} {}", state.0));
         self.pending = true;
     }
+    fn add_disk(&mut self, _d: crate::metadata::NewDisk) -> bool {
+        false
+    }
+    fn remove_disk(&mut self, _dev: DevT) {}
+    fn choose_spares(&self, _a: &ArrayCtx, _out: &mut ArrayVec<crate::metadata::NewMember, MAX_SLOTS>) {}
+    fn record_rebuild(&mut self, _a: &ArrayCtx, _added: &[crate::metadata::NewMember], _random: u32) {}
     fn updates_pending(&self) -> bool {
         self.pending
     }
@@ -87,10 +92,7 @@ fn ctx(n: u32) -> ArrayCtx {
 fn input(state: ArrayState, action: SyncAction, n: usize) -> Inputs {
     let mut devs = ArrayVec::new();
     for _ in 0..n {
-        devs.push(DevInput {
-            state: DevState(DevState::INSYNC),
-            recovery_start: Some(MAX_SECTOR),
-        });
+        devs.push(DevInput { state: DevState(DevState::INSYNC), recovery_start: Some(MAX_SECTOR) });
     }
     Inputs {
         array_state: state,
@@ -107,41 +109,23 @@ fn write_pending_marks_dirty_then_active() {
     let mut mon = ArrayMon::new(ctx(2));
     let mut md = Recorder::default();
     mon.prev_state = ArrayState::Clean;
-    let act = read_and_act(
-        &mut mon,
-        &input(ArrayState::WritePending, SyncAction::Idle, 2),
-        &mut md,
-    );
+    let act = read_and_act(&mut mon, &input(ArrayState::WritePending, SyncAction::Idle, 2), &mut md);
     assert_eq!(act.next_state, Some(ArrayState::Active));
     assert!(act.dirty);
-    assert!(
-        md.dirty,
-        "metadata must be dirty before the kernel is told active"
-    );
+    assert!(md.dirty, "metadata must be dirty before the kernel is told active");
     assert!(md.updates_pending());
 }
 
 #[test]
 fn active_idle_waits_for_clean_before_marking_metadata_clean() {
     let mut mon = ArrayMon::new(ctx(2));
-    let mut md = Recorder {
-        dirty: true,
-        ..Default::default()
-    };
+    let mut md = Recorder { dirty: true, ..Default::default() };
     mon.prev_state = ArrayState::Active;
-    let act = read_and_act(
-        &mut mon,
-        &input(ArrayState::ActiveIdle, SyncAction::Idle, 2),
-        &mut md,
-    );
+    let act = read_and_act(&mut mon, &input(ArrayState::ActiveIdle, SyncAction::Idle, 2), &mut md);
     assert_eq!(act.next_state, Some(ArrayState::Clean));
     assert!(md.dirty, "still dirty until the kernel reports clean");
     assert!(md.calls.is_empty());
-    let act = read_and_act(
-        &mut mon,
-        &input(ArrayState::Clean, SyncAction::Idle, 2),
-        &mut md,
-    );
+    let act = read_and_act(&mut mon, &input(ArrayState::Clean, SyncAction::Idle, 2), &mut md);
     assert_eq!(act.next_state, None);
     assert!(!act.dirty);
     assert!(!md.dirty);
@@ -150,26 +134,12 @@ fn active_idle_waits_for_clean_before_marking_metadata_clean() {
 #[test]
 fn readonly_start_goes_read_auto_when_consistent_and_active_otherwise() {
     let mut mon = ArrayMon::new(ctx(2));
-    let mut md = Recorder {
-        starting_clean: true,
-        ..Default::default()
-    };
-    let act = read_and_act(
-        &mut mon,
-        &input(ArrayState::Readonly, SyncAction::Idle, 2),
-        &mut md,
-    );
+    let mut md = Recorder { starting_clean: true, ..Default::default() };
+    let act = read_and_act(&mut mon, &input(ArrayState::Readonly, SyncAction::Idle, 2), &mut md);
     assert_eq!(act.next_state, Some(ArrayState::ReadAuto));
     let mut mon = ArrayMon::new(ctx(2));
-    let mut md = Recorder {
-        starting_clean: false,
-        ..Default::default()
-    };
-    let act = read_and_act(
-        &mut mon,
-        &input(ArrayState::Readonly, SyncAction::Idle, 2),
-        &mut md,
-    );
+    let mut md = Recorder { starting_clean: false, ..Default::default() };
+    let act = read_and_act(&mut mon, &input(ArrayState::Readonly, SyncAction::Idle, 2), &mut md);
     assert_eq!(act.next_state, Some(ArrayState::Active));
     assert!(act.dirty);
 }
@@ -188,26 +158,15 @@ fn blocked_readonly_member_is_left_alone() {
 #[test]
 fn stopped_array_is_marked_clean_and_cleared() {
     let mut mon = ArrayMon::new(ctx(2));
-    let mut md = Recorder {
-        dirty: true,
-        ..Default::default()
-    };
+    let mut md = Recorder { dirty: true, ..Default::default() };
     mon.prev_state = ArrayState::Active;
-    let act = read_and_act(
-        &mut mon,
-        &input(ArrayState::Inactive, SyncAction::Idle, 2),
-        &mut md,
-    );
+    let act = read_and_act(&mut mon, &input(ArrayState::Inactive, SyncAction::Idle, 2), &mut md);
     assert_eq!(act.next_state, Some(ArrayState::Clear));
     assert!(act.deactivate);
     assert!(!md.dirty);
     // A never-started (inactive -> inactive) array is not torn down.
     let mut mon = ArrayMon::new(ctx(2));
-    let act = read_and_act(
-        &mut mon,
-        &input(ArrayState::Inactive, SyncAction::Idle, 2),
-        &mut md,
-    );
+    let act = read_and_act(&mut mon, &input(ArrayState::Inactive, SyncAction::Idle, 2), &mut md);
     assert!(!act.deactivate);
 }
 
@@ -221,10 +180,7 @@ fn resync_progress_is_checkpointed_and_end_is_reported() {
     let act = read_and_act(&mut mon, &inp, &mut md);
     assert!(act.dirty);
     assert_eq!(mon.ctx.last_checkpoint, 1024);
-    assert_eq!(
-        md.calls.last().map(String::as_str),
-        Some("state Dirty ckpt 1024")
-    );
+    assert_eq!(md.calls.last().map(String::as_str), Some("state Dirty ckpt 1024"));
     // No progress: no new checkpoint call.
     let n = md.calls.len();
     read_and_act(&mut mon, &inp, &mut md);
@@ -255,10 +211,7 @@ fn faulty_member_is_recorded_unblocked_and_removed() {
     let mut inp = input(ArrayState::Active, SyncAction::Idle, 2);
     inp.devs[1].state = DevState(DevState::FAULTY | DevState::BLOCKED);
     let act = read_and_act(&mut mon, &inp, &mut md);
-    assert_eq!(
-        md.calls,
-        vec![format!("disk 1 {}", DevState::FAULTY | DevState::BLOCKED)]
-    );
+    assert_eq!(md.calls, vec![format!("disk 1 {}", DevState::FAULTY | DevState::BLOCKED)]);
     assert_eq!(act.unblock.as_slice(), &[1]);
     assert_eq!(act.remove.as_slice(), &[1]);
     assert!(act.check_degraded);
@@ -287,26 +240,15 @@ fn recovery_end_reports_every_member() {
     inp.devs[1].state = DevState(0);
     let act = read_and_act(&mut mon, &inp, &mut md);
     assert_eq!(md.calls.iter().filter(|c| c.starts_with("disk")).count(), 2);
-    assert!(
-        act.check_degraded,
-        "a member not in sync leaves the array degraded"
-    );
+    assert!(act.check_degraded, "a member not in sync leaves the array degraded");
 }
 
 #[test]
 fn reshape_start_asks_manager_for_new_devices() {
     let mut mon = ArrayMon::new(ctx(2));
     let mut md = Recorder::default();
-    let act = read_and_act(
-        &mut mon,
-        &input(ArrayState::Active, SyncAction::Reshape, 2),
-        &mut md,
-    );
+    let act = read_and_act(&mut mon, &input(ArrayState::Active, SyncAction::Reshape, 2), &mut md);
     assert!(act.check_reshape);
-    let act = read_and_act(
-        &mut mon,
-        &input(ArrayState::Active, SyncAction::Reshape, 2),
-        &mut md,
-    );
+    let act = read_and_act(&mut mon, &input(ArrayState::Active, SyncAction::Reshape, 2), &mut md);
     assert!(!act.check_reshape);
 }

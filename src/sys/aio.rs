@@ -52,11 +52,7 @@ pub struct Aio {
 
 fn errno_of(r: libc::c_long) -> Errno {
     let _ = r;
-    Errno::from_raw_os_error(
-        std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO),
-    )
+    Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
 }
 
 impl Aio {
@@ -64,13 +60,8 @@ impl Aio {
     pub fn new() -> Result<Aio, Errno> {
         let mut ctx: libc::c_ulong = 0;
         // SAFETY: io_setup writes the new context id into `ctx`, a valid u64.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_io_setup,
-                MAX_INFLIGHT as libc::c_long,
-                &mut ctx as *mut libc::c_ulong,
-            )
-        };
+        let r =
+            unsafe { libc::syscall(libc::SYS_io_setup, MAX_INFLIGHT as libc::c_long, &mut ctx as *mut libc::c_ulong) };
         if r < 0 {
             return Err(errno_of(r));
         }
@@ -138,9 +129,7 @@ impl Aio {
                 )
             };
             if r < 0 {
-                if Errno::from_raw_os_error(
-                    std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-                ) == Errno::INTR
+                if Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)) == Errno::INTR
                 {
                     continue;
                 }

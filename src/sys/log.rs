@@ -26,11 +26,7 @@ pub fn log(level: u8, args: core::fmt::Arguments<'_>) {
     let mut line = heapless::String::<512>::new();
     let kmsg: RawFd = KMSG.load(Ordering::Relaxed);
     if kmsg >= 0 {
-        let _ = write!(
-            line,
-            "<{level}>mdmon[{}]: ",
-            rustix::process::getpid().as_raw_nonzero()
-        );
+        let _ = write!(line, "<{level}>mdmon[{}]: ", rustix::process::getpid().as_raw_nonzero());
     } else {
         let _ = line.push_str("mdmon: ");
     }

@@ -5,6 +5,7 @@
 pub mod aio;
 pub mod log;
 pub mod signal;
+pub mod worker;
 
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
@@ -22,14 +23,13 @@ pub const ATTR_BUF: usize = 256;
 impl Attr {
     /// Open `path` read-write, falling back to read-only.
     pub fn open(path: &str) -> Result<Attr, Errno> {
-        let fd =
-            rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).or_else(|e| {
-                if e == Errno::ACCESS {
-                    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-                } else {
-                    Err(e)
-                }
-            })?;
+        let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).or_else(|e| {
+            if e == Errno::ACCESS {
+                rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            } else {
+                Err(e)
+            }
+        })?;
         let a = Attr { fd };
         // Prime the read so the kernel sets up its buffer now, not in the loop.
         let mut buf = [0u8; ATTR_BUF];
@@ -55,9 +55,7 @@ impl Attr {
 
     /// Whether the attribute file was deleted (its device or array went away).
     pub fn gone(&self) -> bool {
-        rustix::fs::fstat(&self.fd)
-            .map(|s| s.st_nlink == 0)
-            .unwrap_or(true)
+        rustix::fs::fstat(&self.fd).map(|s| s.st_nlink == 0).unwrap_or(true)
     }
 }
 
@@ -129,10 +127,7 @@ pub fn open_block(major: u32, minor: u32, kname: &str, write: bool) -> Result<Ow
     }
     path.clear();
     let pid = rustix::process::getpid().as_raw_nonzero();
-    let _ = core::fmt::write(
-        &mut path,
-        format_args!("/dev/.tmp.mdmon.{pid}:{major}:{minor}"),
-    );
+    let _ = core::fmt::write(&mut path, format_args!("/dev/.tmp.mdmon.{pid}:{major}:{minor}"));
     rustix::fs::mknodat(
         rustix::fs::CWD,
         path.as_str(),

@@ -17,11 +17,7 @@ pub enum Sig {
 }
 
 fn last_errno() -> Errno {
-    Errno::from_raw_os_error(
-        std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO),
-    )
+    Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
 }
 
 fn sigset(sigs: &[i32]) -> libc::sigset_t {

@@ -1,0 +1,218 @@
+//! The manager's duties, done inline in the loop between monitor passes:
+//! removing failed members (through the helper thread, since `remove` can
+//! sleep), failing a disk in every array that uses it, following disks that
+//! join or leave the container, and putting spares into degraded arrays.
+
+use super::array::{Member, Removal};
+use super::start::disk_serial;
+use super::sysfs::{md_devs, path};
+use super::{Daemon, Disk};
+use crate::md::{DevState, SyncAction};
+use crate::metadata::{DiskGeom, NewDisk, NewMember, SlotInfo, MAX_SLOTS};
+use crate::sys::{self, worker::Job};
+use crate::{error, info, warn};
+use arrayvec::ArrayVec;
+use core::fmt::Write;
+
+impl Daemon {
+    /// Hand failed members to the helper thread for removal.
+    pub(super) fn submit_removals(&mut self) {
+        for a in self.arrays.iter_mut() {
+            for m in a.members.iter_mut().filter(|m| m.removal == Removal::Wanted) {
+                self.next_token = self.next_token.wrapping_add(1);
+                let mut value = heapless::String::new();
+                let _ = value.push_str("remove");
+                let job = Job {
+                    token: self.next_token,
+                    path: path(format_args!("/sys/block/{}/md/dev-{}/state", a.devnm, m.kname)),
+                    value,
+                };
+                if self.worker.submit(job) {
+                    m.removal = Removal::InFlight(self.next_token);
+                }
+            }
+        }
+    }
+
+    /// Collect finished removals. Returns whether a refused one must be retried.
+    pub(super) fn finish_removals(&mut self) -> bool {
+        let mut retry = false;
+        while let Some(done) = self.worker.next_done() {
+            for a in self.arrays.iter_mut() {
+                let Some(i) = a.members.iter().position(|m| m.removal == Removal::InFlight(done.token)) else {
+                    continue;
+                };
+                match done.result {
+                    Ok(()) => {
+                        info!("{}: {} removed from {}", self.devnm, a.members[i].kname, a.devnm);
+                        a.drop_member(i);
+                        a.check_degraded = true;
+                    }
+                    Err(e) => {
+                        warn!("{}: removing {} from {} failed ({e}); will retry", self.devnm, a.members[i].kname, a.devnm);
+                        a.members[i].removal = Removal::Wanted;
+                        retry = true;
+                    }
+                }
+            }
+        }
+        retry
+    }
+
+    /// A disk that failed in one array is failed in every array using it.
+    pub(super) fn propagate_failures(&mut self) {
+        let mut failed: ArrayVec<crate::metadata::DevT, MAX_SLOTS> = ArrayVec::new();
+        for a in &self.arrays {
+            for (s, m) in a.mon.ctx.slots.iter().zip(a.members.iter()) {
+                if s.state.has(DevState::FAULTY) || m.removal != Removal::No {
+                    let _ = failed.try_push(s.dev);
+                }
+            }
+        }
+        for a in &self.arrays {
+            for (s, m) in a.mon.ctx.slots.iter().zip(a.members.iter()) {
+                if m.live() && !s.state.has(DevState::FAULTY) && failed.contains(&s.dev) {
+                    info!("{}: failing {} in {} too", self.devnm, m.kname, a.devnm);
+                    let _ = m.state.write("faulty");
+                }
+            }
+        }
+    }
+
+    /// Follow disks joining and leaving the container.
+    pub(super) fn manage_container(&mut self) {
+        let Ok(devs) = md_devs(&self.devnm) else { return };
+        // Gone disks.
+        let mut i = 0;
+        while i < self.disks.len() {
+            if devs.iter().any(|d| d.dev == Some(self.disks[i].dev)) {
+                i += 1;
+                continue;
+            }
+            let d = self.disks.remove(i);
+            info!("{}: {} left the container", self.devnm, d.kname);
+            self.md.remove_disk(d.dev);
+        }
+        // New disks.
+        for d in devs.iter() {
+            let Some(dev) = d.dev else { continue };
+            if self.disks.iter().any(|k| k.dev == dev) || self.disks.is_full() {
+                continue;
+            }
+            let fd = match sys::open_block(dev.major, dev.minor, &d.kname, true) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    warn!("{}: cannot open new disk {}: {e}", self.devnm, d.kname);
+                    continue;
+                }
+            };
+            let Ok(size_bytes) = sys::block_size_bytes(&fd) else { continue };
+            let sector_size = sys::logical_sector_size(&fd).unwrap_or(512);
+            let Some(serial) = disk_serial(&d.kname, dev.major, dev.minor) else {
+                warn!("{}: no serial for new disk {}", self.devnm, d.kname);
+                continue;
+            };
+            let geom = DiskGeom { size_bytes, sector_size };
+            if self.md.add_disk(NewDisk { dev, serial, geom }) {
+                info!("{}: {} added as a spare", self.devnm, d.kname);
+                for a in self.arrays.iter_mut() {
+                    a.check_degraded = true;
+                }
+            }
+            let _ = self.disks.try_push(Disk { dev, kname: d.kname.clone(), fd, geom, serial });
+        }
+        // Spare records reach the new disks now.
+        self.sync_metadata();
+    }
+
+    /// Put spares into arrays that asked for them (upstream's
+    /// `manage_member` spare activation).
+    pub(super) fn activate_spares(&mut self) {
+        if self.sigterm {
+            return;
+        }
+        for ai in 0..self.arrays.len() {
+            let a = &mut self.arrays[ai];
+            if !a.check_degraded || a.members.iter().any(|m| m.removal != Removal::No) || a.frozen() {
+                continue;
+            }
+            a.check_degraded = false;
+            let mut picks: ArrayVec<NewMember, MAX_SLOTS> = ArrayVec::new();
+            self.md.choose_spares(&a.mon.ctx, &mut picks);
+            if picks.is_empty() {
+                continue;
+            }
+            let devnm = a.devnm.clone();
+            let _ = a.sync_action.write("frozen");
+            let mut added: ArrayVec<NewMember, MAX_SLOTS> = ArrayVec::new();
+            for n in &picks {
+                let Some(disk) = self.disks.iter().find(|d| d.dev == n.dev) else { continue };
+                match add_to_array(&devnm, &disk.kname, n) {
+                    Ok(m) => {
+                        let info = SlotInfo { slot: n.slot, dev: n.dev, recovery_start: 0, state: DevState(0) };
+                        self.arrays[ai].add_member(m, info);
+                        let _ = added.try_push(*n);
+                        info!("{}: rebuilding slot {} of {} onto {}", self.devnm, n.slot, devnm, disk.kname);
+                    }
+                    Err(why) => error!("{}: cannot add {} to {}: {why}", self.devnm, disk.kname, devnm),
+                }
+            }
+            let a = &mut self.arrays[ai];
+            if added.is_empty() {
+                let _ = a.sync_action.write("idle");
+                continue;
+            }
+            let mut r = [0u8; 4];
+            let _ = rustix::rand::getrandom(&mut r, rustix::rand::GetRandomFlags::empty());
+            self.md.record_rebuild(&a.mon.ctx, &added, u32::from_ne_bytes(r));
+            // The metadata names the new members before recovery starts.
+            self.sync_metadata();
+            let a = &mut self.arrays[ai];
+            match a.sync_action.write("recover") {
+                Ok(()) => a.mon.ctx.prev_action = SyncAction::Recover,
+                Err(e) => warn!("{}: starting recovery of {} failed: {e}", self.devnm, a.devnm),
+            }
+        }
+    }
+}
+
+/// Add disk `kname` to array `devnm` in slot `n.slot`, to be recovered from
+/// the start (as upstream's `sysfs_add_disk` without resume).
+fn add_to_array(devnm: &str, kname: &str, n: &NewMember) -> Result<Member, &'static str> {
+    let attr = |name: &str, value: core::fmt::Arguments<'_>| -> Result<(), &'static str> {
+        let mut v = heapless::String::<32>::new();
+        let _ = v.write_fmt(value);
+        sys::write_file(path(format_args!("/sys/block/{devnm}/md/{name}")).as_str(), v.as_str()).map_err(|_| name_err(name))
+    };
+    attr("new_dev", format_args!("{}:{}", n.dev.major, n.dev.minor))?;
+    let dev_attr = |name: &str, value: core::fmt::Arguments<'_>| -> Result<(), &'static str> {
+        let mut v = heapless::String::<32>::new();
+        let _ = v.write_fmt(value);
+        sys::write_file(path(format_args!("/sys/block/{devnm}/md/dev-{kname}/{name}")).as_str(), v.as_str())
+            .map_err(|_| name_err(name))
+    };
+    let undo = || {
+        let _ = sys::write_file(path(format_args!("/sys/block/{devnm}/md/dev-{kname}/state")).as_str(), "remove");
+    };
+    let r = dev_attr("offset", format_args!("{}", n.data_offset))
+        .and_then(|_| dev_attr("size", format_args!("{}", n.component_size.div_ceil(2))))
+        .and_then(|_| dev_attr("slot", format_args!("{}", n.slot)));
+    if let Err(e) = r {
+        undo();
+        return Err(e);
+    }
+    Member::open(devnm, kname).map_err(|_| {
+        undo();
+        "opening its attributes"
+    })
+}
+
+fn name_err(name: &str) -> &'static str {
+    match name {
+        "new_dev" => "writing new_dev",
+        "offset" => "writing offset",
+        "size" => "writing size",
+        "slot" => "writing slot",
+        _ => "writing an attribute",
+    }
+}

@@ -1,0 +1,84 @@
+//! A helper thread for the few sysfs writes that can sleep in the kernel
+//! (`remove` on a failed member takes the array's suspend lock). The poll
+//! loop hands them over and goes on serving write-pending; the result comes
+//! back through a bounded channel and an eventfd in the loop's poll set.
+//! Jobs and results are fixed-size values: nothing is allocated per job.
+
+use rustix::event::{eventfd, EventfdFlags};
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+
+/// A path of a sysfs attribute.
+pub type AttrPath = heapless::String<160>;
+
+/// One write for the helper thread.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// Caller's tag, returned with the result.
+    pub token: u32,
+    pub path: AttrPath,
+    pub value: heapless::String<32>,
+}
+
+/// The outcome of a job.
+#[derive(Clone, Copy, Debug)]
+pub struct Done {
+    pub token: u32,
+    pub result: Result<(), Errno>,
+}
+
+/// Jobs queued at most.
+pub const QUEUE: usize = 32;
+
+/// The loop's side of the helper thread.
+pub struct Worker {
+    jobs: SyncSender<Job>,
+    done: Receiver<Done>,
+    wake: Arc<OwnedFd>,
+}
+
+impl Worker {
+    /// Start the thread.
+    pub fn start() -> Result<Worker, Errno> {
+        let wake = Arc::new(eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?);
+        let (jobs, rx) = sync_channel::<Job>(QUEUE);
+        let (tx, done) = sync_channel::<Done>(QUEUE);
+        let w = wake.clone();
+        std::thread::Builder::new()
+            .name("mdmon-sysfs".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    let result = crate::sys::write_file(job.path.as_str(), job.value.as_str());
+                    if tx.send(Done { token: job.token, result }).is_err() {
+                        break;
+                    }
+                    let _ = rustix::io::write(&*w, &1u64.to_ne_bytes());
+                }
+            })
+            .map_err(|_| Errno::AGAIN)?;
+        Ok(Worker { jobs, done, wake })
+    }
+
+    /// Queue a job; false if the queue is full (try again later).
+    pub fn submit(&self, job: Job) -> bool {
+        match self.jobs.try_send(job) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// The eventfd that becomes readable when results are waiting.
+    pub fn wake_fd(&self) -> &OwnedFd {
+        &self.wake
+    }
+
+    /// Take the next finished job, if any (also clears the eventfd).
+    pub fn next_done(&self) -> Option<Done> {
+        let mut b = [0u8; 8];
+        let _ = rustix::io::read(&*self.wake, &mut b);
+        self.done.try_recv().ok()
+    }
+}

@@ -164,6 +164,11 @@ pub trait Metadata {
     /// Record that `added` (already in the kernel array) rebuild their slots.
     fn record_rebuild(&mut self, a: &ArrayCtx, added: &[NewMember], random: u32);
 
+    /// The sector from which the rebuild of the member in `slot` may resume,
+    /// as recorded in the metadata; `None` when there is no checkpoint the
+    /// metadata vouches for (the rebuild then starts from zero).
+    fn resume_position(&self, a: &ArrayCtx, slot: u32) -> Option<u64>;
+
     /// Whether in-memory changes wait to be written.
     fn updates_pending(&self) -> bool;
 

@@ -49,7 +49,10 @@ impl Daemon {
                         a.check_degraded = true;
                     }
                     Err(e) => {
-                        warn!("{}: removing {} from {} failed ({e}); will retry", self.devnm, a.members[i].kname, a.devnm);
+                        warn!(
+                            "{}: removing {} from {} failed ({e}); will retry",
+                            self.devnm, a.members[i].kname, a.devnm
+                        );
                         a.members[i].removal = Removal::Wanted;
                         retry = true;
                     }
@@ -182,7 +185,8 @@ fn add_to_array(devnm: &str, kname: &str, n: &NewMember) -> Result<Member, &'sta
     let attr = |name: &str, value: core::fmt::Arguments<'_>| -> Result<(), &'static str> {
         let mut v = heapless::String::<32>::new();
         let _ = v.write_fmt(value);
-        sys::write_file(path(format_args!("/sys/block/{devnm}/md/{name}")).as_str(), v.as_str()).map_err(|_| name_err(name))
+        sys::write_file(path(format_args!("/sys/block/{devnm}/md/{name}")).as_str(), v.as_str())
+            .map_err(|_| name_err(name))
     };
     attr("new_dev", format_args!("{}:{}", n.dev.major, n.dev.minor))?;
     let dev_attr = |name: &str, value: core::fmt::Arguments<'_>| -> Result<(), &'static str> {
@@ -215,4 +219,85 @@ fn name_err(name: &str) -> &'static str {
         "slot" => "writing slot",
         _ => "writing an attribute",
     }
+}
+
+impl Daemon {
+    /// Before a newly found array is made writable, make the kernel resume
+    /// each rebuilding member at the checkpoint the metadata holds (mdadm
+    /// resumes only a single rebuilding member; with several it starts all
+    /// from zero). The kernel takes a new `recovery_start` only for a device
+    /// not in a slot, so the member is taken out and put back.
+    pub(super) fn resume_rebuilds(&self, a: &mut super::array::Array) {
+        let mut buf = [0u8; crate::sys::ATTR_BUF];
+        let state = a.array_state.read(&mut buf).map(crate::md::ArrayState::parse);
+        if state != Ok(crate::md::ArrayState::Readonly) {
+            return;
+        }
+        let mut i = 0;
+        while i < a.members.len() {
+            let s = a.mon.ctx.slots[i];
+            let Some(pos) = self.md.resume_position(&a.mon.ctx, s.slot) else {
+                i += 1;
+                continue;
+            };
+            if s.recovery_start >= pos {
+                i += 1;
+                continue;
+            }
+            let kname = a.members[i].kname.clone();
+            match readd_at(&a.devnm, &kname, &s, pos) {
+                Ok(m) => {
+                    info!(
+                        "{}: {}: rebuild of slot {} ({}) resumes at sector {pos} from the checkpoint",
+                        self.devnm, a.devnm, s.slot, kname
+                    );
+                    a.members[i] = m;
+                    a.mon.ctx.slots[i].recovery_start = pos;
+                    i += 1;
+                }
+                Err(why) => {
+                    warn!(
+                        "{}: {}: cannot resume slot {} ({}) at the checkpoint: {why}",
+                        self.devnm, a.devnm, s.slot, kname
+                    );
+                    if rustix::fs::stat(path(format_args!("/sys/block/{}/md/dev-{kname}", a.devnm)).as_str()).is_err() {
+                        // It left the array half-way: the manager will add a spare (or it) back.
+                        a.drop_member(i);
+                        a.check_degraded = true;
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Take member `kname` out of its slot and put it back with `recovery_start = pos`.
+fn readd_at(devnm: &str, kname: &str, s: &SlotInfo, pos: u64) -> Result<Member, &'static str> {
+    let dev_path = |name: &str| path(format_args!("/sys/block/{devnm}/md/dev-{kname}/{name}"));
+    let mut buf = [0u8; 64];
+    let offset = super::sysfs::read_text(dev_path("offset").as_str(), &mut buf)
+        .ok()
+        .and_then(crate::md::parse_u64)
+        .ok_or("reading offset")?;
+    let size = super::sysfs::read_text(dev_path("size").as_str(), &mut buf)
+        .ok()
+        .and_then(crate::md::parse_u64)
+        .ok_or("reading size")?;
+    for (attr, value) in [("state", "faulty"), ("state", "-blocked"), ("state", "remove")] {
+        sys::write_file(dev_path(attr).as_str(), value).map_err(|_| "taking the member out")?;
+    }
+    let mut v = heapless::String::<32>::new();
+    let mut put = |file: &str, args: core::fmt::Arguments<'_>| -> Result<(), &'static str> {
+        v.clear();
+        let _ = v.write_fmt(args);
+        sys::write_file(file, v.as_str()).map_err(|_| "putting the member back")
+    };
+    put(path(format_args!("/sys/block/{devnm}/md/new_dev")).as_str(), format_args!("{}:{}", s.dev.major, s.dev.minor))?;
+    put(dev_path("offset").as_str(), format_args!("{offset}"))?;
+    put(dev_path("size").as_str(), format_args!("{size}"))?;
+    put(dev_path("recovery_start").as_str(), format_args!("{pos}"))?;
+    put(dev_path("slot").as_str(), format_args!("{}", s.slot))?;
+    Member::open(devnm, kname).map_err(|_| "opening its attributes")
 }

@@ -268,7 +268,8 @@ impl Daemon {
                 continue;
             }
             match Array::open(&e.devnm, inst as u32) {
-                Ok(a) => {
+                Ok(mut a) => {
+                    self.resume_rebuilds(&mut a);
                     info!("{}: monitoring {} (volume {})", self.devnm, a.devnm, inst);
                     if self.arrays.try_push(a).is_err() {
                         error!("{}: too many arrays; {} not monitored", self.devnm, e.devnm);

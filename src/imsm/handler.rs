@@ -195,6 +195,10 @@ impl Metadata for Imsm {
         self.start_rebuild(a, added, random)
     }
 
+    fn resume_position(&self, a: &ArrayCtx, slot: u32) -> Option<u64> {
+        self.checkpoint_for(a, slot)
+    }
+
     fn updates_pending(&self) -> bool {
         self.pending != 0
     }

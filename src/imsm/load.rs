@@ -190,7 +190,9 @@ impl Imsm {
                     notes.push(LoadNote::Stale { dev: info.dev, gen: generation(c) });
                 }
             }
-            let mut m = Member { dev: info.dev, serial: info.serial, geom: info.geom, index: -2, record: [0; 48] };
+            let current = copy.map(|c| family(c) == family(&mpb) && generation(c) == generation(&mpb)).unwrap_or(false);
+            let mut m =
+                Member { dev: info.dev, serial: info.serial, geom: info.geom, index: -2, record: [0; 48], current };
             if let Some(idx) = find_serial(&mpb, &info.serial) {
                 m.record.copy_from_slice(disk_record(&mpb, idx));
                 m.index = if status(&m.record) & view::disk::FAILED != 0 {

@@ -120,6 +120,9 @@ pub struct Member {
     pub index: i32,
     /// The disk's record (for spares, their own; else a copy of the table entry).
     pub record: [u8; view::disk::LEN],
+    /// The disk's own copy matched the chosen metadata at load (or we wrote
+    /// it since): its rebuild checkpoint can be trusted.
+    pub current: bool,
 }
 
 /// One volume record in a fixed buffer.

@@ -22,12 +22,41 @@ impl Imsm {
         set_le32(&mut record, view::disk::TOTAL_BLOCKS_LO, sectors as u32);
         set_le32(&mut record, view::disk::TOTAL_BLOCKS_HI, (sectors >> 32) as u32);
         set_le32(&mut record, view::disk::STATUS, view::disk::SPARE);
-        let m = Member { dev: disk.dev, serial: disk.serial, geom: disk.geom, index: -1, record };
+        let m = Member { dev: disk.dev, serial: disk.serial, geom: disk.geom, index: -1, record, current: true };
         if self.members.try_push(m).is_err() {
             return false;
         }
         self.pending += 1;
         true
+    }
+
+    /// Where the rebuild of the member in `slot` may resume, from the
+    /// checkpoint; `None` (start from zero) unless the metadata vouches for it.
+    pub(super) fn checkpoint_for(&self, a: &ArrayCtx, slot: u32) -> Option<u64> {
+        let inst = a.inst as usize;
+        if inst >= self.devs.len() || !self.is_rebuilding(inst) {
+            return None;
+        }
+        let d = self.devs[inst].view();
+        let m1 = d.map1()?;
+        let slot_u = slot as usize;
+        if slot_u >= usize::from(m1.num_members()) || slot_u >= usize::from(d.map0().num_members()) {
+            return None;
+        }
+        let ord1 = m1.ord(slot_u);
+        let idx = ord_to_idx(d.map0().ord(slot_u));
+        if ord1 & ORD_REBUILD == 0 || ord_to_idx(ord1) != idx {
+            return None;
+        }
+        // The kernel's device in that slot must be the disk the metadata names,
+        // and its own copy of the metadata must be the current one.
+        let dev = a.slots.iter().find(|s| s.slot == slot)?.dev;
+        let m = self.members.iter().find(|m| m.dev == dev)?;
+        if m.index != idx as i32 || !m.current || status(&self.table[idx as usize]) & view::disk::FAILED != 0 {
+            return None;
+        }
+        let pos = d.curr_migr_unit().checked_mul(self.blocks_per_migr_unit(inst))?;
+        (pos > 0 && pos < a.component_size).then_some(pos)
     }
 
     /// Forget a disk that left the container.

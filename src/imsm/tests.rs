@@ -385,6 +385,7 @@ fn raid10_pair_loss_fails_the_volume() {
             geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 },
             index: i as i32,
             record: r,
+            current: true,
         });
     }
     let mut a = ctx_for(&im, 0, 10, 4);
@@ -637,4 +638,14 @@ fn interrupted_rebuild_keeps_the_recovery_position() {
     // The array stops: the checkpoint is stored, rounded down to units.
     im.set_array_state(&mut a, Consistency::Clean);
     assert_eq!(im.volume(0).unwrap().curr_migr_unit(), 12000 / 512);
+    // On restart the checkpoint is where the rebuild resumes, for that slot only.
+    assert_eq!(im.resume_position(&a, 0), Some(12000 / 512 * 512));
+    assert_eq!(im.resume_position(&a, 1), None, "slot 1 is in sync");
+    // A different device in the slot than the metadata names: start from zero.
+    let mut other = a.clone();
+    other.slots[0].dev = DevT { major: 7, minor: 9 };
+    assert_eq!(im.resume_position(&other, 0), None);
+    // A disk whose own copy was stale is not trusted either.
+    im.members.iter_mut().find(|m| m.dev == dev).unwrap().current = false;
+    assert_eq!(im.resume_position(&a, 0), None);
 }

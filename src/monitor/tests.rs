@@ -42,6 +42,9 @@ impl Metadata for Recorder {
     fn remove_disk(&mut self, _dev: DevT) {}
     fn choose_spares(&self, _a: &ArrayCtx, _out: &mut ArrayVec<crate::metadata::NewMember, MAX_SLOTS>) {}
     fn record_rebuild(&mut self, _a: &ArrayCtx, _added: &[crate::metadata::NewMember], _random: u32) {}
+    fn resume_position(&self, _a: &ArrayCtx, _slot: u32) -> Option<u64> {
+        None
+    }
     fn updates_pending(&self) -> bool {
         self.pending
     }

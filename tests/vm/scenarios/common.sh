@@ -1,0 +1,90 @@
+#!/bin/bash
+# Shared by the scenario groups: choosing the implementation under test,
+# checks on the running mdmon, normalised --examine, scenario bookkeeping.
+. "$VM_REPO/tests/vm/lib.sh"
+shopt -s extglob
+RS_BIN=$VM_REPO/target/x86_64-unknown-linux-musl/release/mdmon
+C_BIN=/run/mdmon.c
+IMPLS=${IMPLS:-"c rs"}
+OUT=${VM_OUT:-/tmp}/results
+mkdir -p "$OUT"
+[ -e "$C_BIN" ] || cp /usr/sbin/mdmon "$C_BIN"
+[ -x "$RS_BIN" ] || { echo "missing $RS_BIN (cargo build --release --target x86_64-unknown-linux-musl)"; exit 1; }
+
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+
+use_impl() {
+	case $1 in
+	c) cp "$C_BIN" /usr/sbin/mdmon ;;
+	rs) cp "$RS_BIN" /usr/sbin/mdmon ;;
+	esac
+	IMPL=$1
+}
+
+# The mdmon serving container $1 must be running and be the implementation under test.
+check_mdmon() {
+	local pid
+	wait_for "/run/mdadm/$1.pid" '[0-9]*' 10 || fail "no pid file for $1"
+	pid=$(mdmon_pid "$1")
+	kill -0 "$pid" 2>/dev/null || fail "mdmon pid $pid for $1 not running"
+	if [ "$IMPL" = rs ]; then
+		cmp -s "/proc/$pid/exe" "$RS_BIN" || fail "mdmon for $1 is not ours"
+	else
+		cmp -s "/proc/$pid/exe" "$C_BIN" || fail "mdmon for $1 is not the C one"
+	fi
+	[ -S "/run/mdadm/$1.sock" ] || fail "no socket for $1"
+}
+
+# examine_norm DEV: mdadm --examine without the fields that differ run to run
+examine_norm() {
+	mdadm --examine "$1" 2>&1 | grep -vE '^ *(Orig Family|Family|Generation|Checksum|UUID|Creation Time|/dev/)' \
+		| sed -E 's#/dev/loop[0-9]+#LOOP#g'
+}
+
+dirty_state() { mdadm --examine "$1" | awk -F': ' '/Dirty State/ {print $2; exit}'; }
+
+run_scenario() { # NAME FUNCTION ARGS...
+	local name=$1
+	shift
+	[ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ] && return 0
+	local t0=$(date +%s.%N)
+	( TEST_NAME="$name[$IMPL]"; "$@" )
+	local rc=$?
+	cleanup_md
+	local dt=$(echo "$(date +%s.%N) - $t0" | bc)
+	if [ $rc = 0 ]; then
+		PASSED=$((PASSED + 1))
+		printf 'ok   %-28s %-3s (%.1fs)\n' "$name" "$IMPL" "$dt"
+	else
+		FAILED=$((FAILED + 1))
+		FAILED_NAMES+=("$name[$IMPL]")
+		printf 'FAIL %-28s %-3s (%.1fs)\n' "$name" "$IMPL" "$dt"
+		dmesg | tail -n 30 | sed 's/^/  dmesg: /'
+	fi
+	dmesg -C
+}
+
+# What both implementations left on disk must match.
+compare_results() {
+	[[ $IMPLS == *c* && $IMPLS == *rs* ]] || return 0
+	local f g name
+	for f in "$OUT"/c.*.examine; do
+		[ -e "$f" ] || continue
+		g=$OUT/rs.${f##*/c.}
+		name=compare-${f##*/c.}
+		if diff -u "$f" "$g" > "$OUT/$name.diff"; then
+			PASSED=$((PASSED + 1)); printf 'ok   %-28s\n' "$name"
+		else
+			FAILED=$((FAILED + 1)); FAILED_NAMES+=("$name"); printf 'FAIL %-28s\n' "$name"
+			sed 's/^/  /' "$OUT/$name.diff"
+		fi
+	done
+}
+
+finish() { # GROUP
+	[ ${#FAILED_NAMES[@]} -gt 0 ] && echo "failed: ${FAILED_NAMES[*]}"
+	echo "$1: $PASSED passed, $FAILED failed"
+	[ "$FAILED" = 0 ]
+}

@@ -46,6 +46,8 @@ vmgroup() { # NAME GUEST_SCRIPT [ARGS...]
 }
 
 vmgroup foundation tests/vm/scenarios/foundation.sh
+vmgroup rebuild tests/vm/scenarios/rebuild.sh
+grep -E '^  redone ' "$OUT/rebuild/console.log" || true
 
 echo "${pass} passed, ${failn} failed${failed:+ (${failed[*]})}"
 [ "$failn" = 0 ]

@@ -649,3 +649,75 @@ fn interrupted_rebuild_keeps_the_recovery_position() {
     im.members.iter_mut().find(|m| m.dev == dev).unwrap().current = false;
     assert_eq!(im.resume_position(&a, 0), None);
 }
+
+/// A RAID1 fixture with slot 1 failed, removed, and a spare rebuilding it.
+fn rebuilding_raid1() -> (Box<Imsm>, ArrayCtx, DevT) {
+    let mut d = fixture("raid1-clean");
+    let mut im = Imsm::load(&mut d, &mut Vec::new()).unwrap();
+    let mut a = ctx_for(&im, 0, 1, 2);
+    a.component_size = 34816;
+    im.set_disk(&mut a, 1, DevState(DevState::FAULTY));
+    a.slots.retain(|s| s.slot != 1);
+    let mut serial = [0u8; 16];
+    serial[..10].copy_from_slice(b"/dev/loop7");
+    let dev = DevT { major: 7, minor: 7 };
+    im.add_disk(crate::metadata::NewDisk { dev, serial, geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 } });
+    let mut picks = ArrayVec::new();
+    im.choose_spares(&a, &mut picks);
+    im.record_rebuild(&a, &picks, 1);
+    a.slots.push(SlotInfo { slot: 1, dev, recovery_start: 0, state: DevState(0) });
+    a.prev_action = SyncAction::Recover;
+    a.curr_action = SyncAction::Recover;
+    (im, a, dev)
+}
+
+#[test]
+fn rebuild_target_failing_ends_the_migration_degraded() {
+    let (mut im, mut a, _) = rebuilding_raid1();
+    assert!(im.is_rebuilding(0));
+    im.set_disk(&mut a, 1, DevState(DevState::FAULTY));
+    let v = im.volume(0).unwrap();
+    assert!(!v.migrating(), "the rebuild is over");
+    assert_eq!(v.map0().map_state(), map_state::DEGRADED);
+    assert_eq!(a.last_checkpoint, 0);
+    // No new rebuild while the failed target is still in the array.
+    let mut picks = ArrayVec::new();
+    a.slots[1].state = DevState(DevState::FAULTY);
+    im.choose_spares(&a, &mut picks);
+    assert!(picks.is_empty());
+}
+
+#[test]
+fn survivor_failing_during_rebuild_is_recorded_in_both_maps() {
+    let (mut im, mut a, _) = rebuilding_raid1();
+    im.set_disk(&mut a, 0, DevState(DevState::FAULTY));
+    let v = im.volume(0).unwrap();
+    let idx = ord_to_idx(v.map0().ord(0));
+    assert_ne!(v.map0().ord(0) & ORD_REBUILD, 0);
+    assert_ne!(v.map1().unwrap().ord(0) & ORD_REBUILD, 0);
+    assert_ne!(le32(&im.table[idx as usize], diskf::STATUS) & diskf::FAILED, 0);
+    // As upstream: map 0 (the target) counts only slot 0 as bad, so it says degraded.
+    assert_eq!(v.map0().map_state(), map_state::DEGRADED);
+}
+
+#[test]
+fn no_second_rebuild_while_one_runs() {
+    let (im, mut a, _) = rebuilding_raid1();
+    a.slots.retain(|s| s.slot != 1);
+    let mut picks = ArrayVec::new();
+    im.choose_spares(&a, &mut picks);
+    assert!(picks.is_empty());
+}
+
+#[test]
+fn rebuild_progress_converts_sectors_to_units_rounding_down() {
+    let (mut im, mut a, _) = rebuilding_raid1();
+    let bpu = im.blocks_per_migr_unit(0);
+    assert_eq!(bpu, 512);
+    for (sectors, unit) in [(0u64, 0u64), (511, 0), (512, 1), (1023, 1), (34815, 67)] {
+        a.last_checkpoint = sectors;
+        im.set_array_state(&mut a, Consistency::Dirty);
+        assert_eq!(im.volume(0).unwrap().curr_migr_unit(), unit, "{sectors} sectors");
+        assert!(unit * bpu <= sectors, "the checkpoint is never ahead of the kernel");
+    }
+}

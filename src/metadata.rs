@@ -136,6 +136,9 @@ pub struct NewDisk {
     pub geom: DiskGeom,
 }
 
+/// A short description of an applied update, for the log.
+pub type UpdateDone = heapless::String<96>;
+
 /// A metadata format's in-memory metadata for one container.
 pub trait Metadata {
     /// The format name, as in the container's `metadata_version` (`external:<name>`).
@@ -168,6 +171,10 @@ pub trait Metadata {
     /// as recorded in the metadata; `None` when there is no checkpoint the
     /// metadata vouches for (the rebuild then starts from zero).
     fn resume_position(&self, a: &ArrayCtx, slot: u32) -> Option<u64>;
+
+    /// Apply a metadata update mdadm sent (`payload` as received); `active`
+    /// lists the volumes being monitored. Returns what was done, for the log.
+    fn process_update(&mut self, payload: &[u8], active: &[u32]) -> Result<UpdateDone, &'static str>;
 
     /// Whether in-memory changes wait to be written.
     fn updates_pending(&self) -> bool;

@@ -47,7 +47,9 @@ vmgroup() { # NAME GUEST_SCRIPT [ARGS...]
 
 vmgroup foundation tests/vm/scenarios/foundation.sh
 vmgroup rebuild tests/vm/scenarios/rebuild.sh
+vmgroup protocol tests/vm/scenarios/protocol.sh
 grep -E '^  redone ' "$OUT/rebuild/console.log" || true
+grep -E '^  hostile ' "$OUT/protocol/console.log" || true
 
 echo "${pass} passed, ${failn} failed${failed:+ (${failed[*]})}"
 [ "$failn" = 0 ]

@@ -24,6 +24,8 @@ pub struct Requests {
     pub ping_monitor: bool,
     /// A ping-manager needs /proc/mdstat re-read before its reply.
     pub ping_manager: bool,
+    /// An update changed the metadata: write it before replying.
+    pub metadata_changed: bool,
 }
 
 struct Client {
@@ -171,7 +173,14 @@ impl Control {
 
     /// Read what clients sent; queue replies. `events` are the poll results
     /// for the entries `poll_fds` added, in order.
-    pub fn service(&mut self, events: &[PollFlags], sigterm: bool, req: &mut Requests) {
+    pub fn service(
+        &mut self,
+        events: &[PollFlags],
+        sigterm: bool,
+        md: &mut dyn crate::metadata::Metadata,
+        active: &[u32],
+        req: &mut Requests,
+    ) {
         let mut ev = events.iter();
         let listen_ready =
             if self.listen.is_some() { ev.next().map(|e| !e.is_empty()).unwrap_or(false) } else { false };
@@ -191,7 +200,7 @@ impl Control {
                     continue;
                 }
             }
-            if !self.read_client(i, sigterm, req) {
+            if !self.read_client(i, sigterm, md, active, req) {
                 self.close(i);
             }
         }
@@ -201,7 +210,14 @@ impl Control {
     }
 
     /// Read from client `i`; false when it must be closed.
-    fn read_client(&mut self, i: usize, sigterm: bool, req: &mut Requests) -> bool {
+    fn read_client(
+        &mut self,
+        i: usize,
+        sigterm: bool,
+        md: &mut dyn crate::metadata::Metadata,
+        active: &[u32],
+        req: &mut Requests,
+    ) -> bool {
         loop {
             let c = &mut self.clients[i];
             if c.due.is_some() || c.out.is_some() {
@@ -230,8 +246,16 @@ impl Control {
                     if sigterm {
                         info!("control: update type {kind} dropped: exiting");
                     } else {
-                        warn!("control: metadata update type {kind} ({} bytes) is not supported yet; ignored", p.len());
+                        match md.process_update(p, active) {
+                            Ok(what) => {
+                                info!("control: {what}");
+                                req.metadata_changed = true;
+                            }
+                            Err(why) => warn!("control: update type {kind} ({} bytes) refused: {why}", p.len()),
+                        }
                     }
+                    // mdadm waits for an ack either way; a ping that follows
+                    // is answered only after the metadata is on disk.
                     Some(Encoded::ack())
                 }
                 Err(e) => {

@@ -341,7 +341,15 @@ impl Daemon {
             }
             self.manager_duties();
             let mut reqs = control::Requests::default();
-            self.control.service(&ctl_events, self.sigterm, &mut reqs);
+            let active: ArrayVec<u32, MAX_ARRAYS> = self.arrays.iter().map(|a| a.mon.ctx.inst).collect();
+            self.control.service(&ctl_events, self.sigterm, self.md.as_mut(), &active, &mut reqs);
+            if reqs.metadata_changed {
+                // Updates reach the disks before any reply is sent.
+                self.sync_metadata();
+                for a in self.arrays.iter_mut() {
+                    a.check_degraded = true;
+                }
+            }
             if reqs.ping_manager {
                 self.manage();
                 self.manage_container();

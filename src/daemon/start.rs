@@ -206,6 +206,12 @@ pub fn run_container(devnm: &str, opts: &Options, run_dir: &'static str, version
 }
 
 fn daemon_main(devnm: &str, opts: &Options, run_dir: &'static str, version: &str, pipe_w: &mut Option<OwnedFd>) -> i32 {
+    // systemd must not kill a storage daemon the root filesystem needs.
+    if opts.offroot || rustix::fs::access("/etc/initrd-release", rustix::fs::Access::EXISTS).is_ok() {
+        if let Err(e) = sys::mark_argv0_offroot() {
+            warn!("{devnm}: cannot mark argv[0] with '@': {e}");
+        }
+    }
     if let Err(msg) = check_container(devnm) {
         error!("{msg}");
         return exit::CANNOT_MONITOR;

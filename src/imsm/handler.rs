@@ -199,6 +199,43 @@ impl Metadata for Imsm {
         self.checkpoint_for(a, slot)
     }
 
+    fn process_update(&mut self, payload: &[u8], active: &[u32]) -> Result<crate::metadata::UpdateDone, &'static str> {
+        use super::update::{decode, Update};
+        use core::fmt::Write;
+        let mut done = crate::metadata::UpdateDone::new();
+        let u = decode(payload).map_err(|e| e.reason())?;
+        match u {
+            Update::CreateArray { dev_idx, dev, serials } => {
+                self.create_volume(dev_idx, dev, &serials)?;
+                let _ = write!(done, "volume {dev_idx} created");
+            }
+            Update::KillArray { dev_idx } => {
+                self.kill_volume(dev_idx, active)?;
+                let _ = write!(done, "volume {dev_idx} deleted");
+            }
+            Update::RenameArray { name, dev_idx } => {
+                self.rename_volume(dev_idx, &name, active)?;
+                let _ = write!(done, "volume {dev_idx} renamed");
+            }
+            Update::RwhPolicy { new_policy, dev_idx } => {
+                self.set_rwh_policy(dev_idx, new_policy as u8)?;
+                let _ = write!(done, "volume {dev_idx}: write-hole policy {new_policy}");
+            }
+            Update::SizeChange { subdev, new_size } => {
+                self.change_size(subdev, new_size)?;
+                let _ = write!(done, "volume {subdev}: size {new_size} sectors");
+            }
+            Update::GeneralMigrationCheckpoint { curr_migr_unit } => {
+                self.migration_checkpoint(curr_migr_unit)?;
+                let _ = write!(done, "reshape checkpoint {curr_migr_unit}");
+            }
+            Update::ReshapeContainerDisks { .. } | Update::ReshapeMigration { .. } | Update::Takeover { .. } => {
+                return Err("reshape and takeover updates are not supported yet");
+            }
+        }
+        Ok(done)
+    }
+
     fn updates_pending(&self) -> bool {
         self.pending != 0
     }

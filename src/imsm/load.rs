@@ -176,7 +176,6 @@ impl Imsm {
         };
         let mpb = copies[champ].clone().unwrap_or_default();
         let mut im = Box::new(Imsm::from_mpb(&mpb).map_err(|_| LoadError::TooLarge)?);
-        im.random = le32(&mpb, header::CHECK_SUM) ^ generation(&mpb).rotate_left(16);
         // Adopt the disks.
         for i in 0..n {
             let info = src.info(i);
@@ -229,7 +228,6 @@ impl Imsm {
             members: ArrayVec::new(),
             pending: 0,
             image: ArrayVec::new(),
-            random: 0,
         };
         im.header.copy_from_slice(&mpb[..header::LEN]);
         let nd = usize::from(mpb[header::NUM_DISKS]);

@@ -152,14 +152,14 @@ pub struct Imsm {
     pending: u32,
     /// The MPB frozen by `begin_write`.
     image: ArrayVec<u8, MPB_MAX>,
-    /// A random value for spare-MPB family numbers.
-    random: u32,
 }
 
+mod apply;
 mod handler;
 mod load;
 mod spare;
 mod state;
+pub mod update;
 
 impl Imsm {
     /// The present disks.
@@ -219,15 +219,25 @@ impl Imsm {
         let len = header::LEN + view::disk::LEN;
         out[..len].fill(0);
         out[..24].copy_from_slice(view::SIGNATURE);
-        out[24..24 + view::VERSION_WRITTEN.len()].copy_from_slice(view::VERSION_WRITTEN);
+        // Debian's mdadm 4.2 (our oracle) labels spares "1.0.00"; newer
+        // upstream writes "1.3.00". Both read either.
+        out[24..30].copy_from_slice(b"1.0.00");
         set_le32(out, header::MPB_SIZE, len as u32);
         set_le32(out, header::GENERATION_NUM, 1);
-        set_le32(out, header::FAMILY_NUM, self.random);
+        let mut attrs = 0x8000_0000;
+        if le32(&m.record, view::disk::TOTAL_BLOCKS_HI) != 0 {
+            attrs |= 0x0400_0000;
+        }
+        set_le32(out, header::ATTRIBUTES, attrs);
+        out[0x3C..0x40].copy_from_slice(&self.header[0x3C..0x40]); // cache_size
         set_le32(out, header::PWR_CYCLE_COUNT, 1);
         out[header::NUM_DISKS] = 1;
         let mut rec = m.record;
         set_le32(&mut rec, view::disk::STATUS, view::disk::SPARE);
         out[header::LEN..len].copy_from_slice(&rec);
+        // A spare's family is its own: the checksum before the family is set.
+        let family = checksum(out, len);
+        set_le32(out, header::FAMILY_NUM, family);
         let sum = checksum(out, len);
         set_le32(out, header::CHECK_SUM, sum);
         len

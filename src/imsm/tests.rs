@@ -721,3 +721,62 @@ fn rebuild_progress_converts_sectors_to_units_rounding_down() {
         assert!(unit * bpu <= sectors, "the checkpoint is never ahead of the kernel");
     }
 }
+
+#[test]
+fn volume_updates_respect_active_arrays_and_names() {
+    let mut d = fixture("two-volumes");
+    let mut im = Imsm::load(&mut d, &mut Vec::new()).unwrap();
+    let mut name = [0u8; 16];
+    name[..7].copy_from_slice(b"renamed");
+    assert!(im.rename_volume(1, &name, &[1]).is_err(), "an active volume keeps its name");
+    im.rename_volume(1, &name, &[0]).unwrap();
+    assert_eq!(crate::wire::cstr_field(im.volume(1).unwrap().volume()), b"renamed");
+    assert!(im.rename_volume(0, &name, &[]).is_err(), "names are unique");
+    // mdadm keeps at most 15 characters.
+    let long = *b"abcdefghijklmnop";
+    im.rename_volume(0, &long, &[]).unwrap();
+    assert_eq!(crate::wire::cstr_field(im.volume(0).unwrap().volume()), b"abcdefghijklmno");
+    assert!(im.kill_volume(1, &[0, 1]).is_err(), "an active volume cannot be deleted");
+    assert!(im.kill_volume(0, &[1]).is_err(), "nor one below an active volume");
+    im.kill_volume(1, &[0]).unwrap();
+    assert_eq!(im.num_volumes(), 1);
+    assert!(im.kill_volume(0, &[]).is_err(), "the last volume stays");
+}
+
+#[test]
+fn create_volume_takes_spares_in_and_checks_sequence() {
+    let mut d = fixture("two-volumes");
+    let two = Imsm::load(&mut d, &mut Vec::new()).unwrap();
+    let dev1: Vec<u8> = {
+        let v = two.volume(1).unwrap();
+        v.as_bytes().to_vec()
+    };
+    // mdadm sends the members' serials in slot order.
+    let serials: Vec<Serial> = {
+        let v = two.volume(1).unwrap();
+        let m0 = v.map0();
+        (0..usize::from(m0.num_members()))
+            .map(|s| two.members().iter().find(|m| m.index as u32 == ord_to_idx(m0.ord(s))).unwrap().serial)
+            .collect()
+    };
+    // Over raid1-clean's larger volume it would overlap on the same disks.
+    let mut d = fixture("raid1-clean");
+    let mut big = Imsm::load(&mut d, &mut Vec::new()).unwrap();
+    assert_eq!(big.create_volume(1, &dev1, &serials), Err("overlaps a volume on the same disks"));
+    // With the second volume deleted, it can be created again.
+    let mut d = fixture("two-volumes");
+    let mut im = Imsm::load(&mut d, &mut Vec::new()).unwrap();
+    im.kill_volume(1, &[0]).unwrap();
+    assert!(im.create_volume(2, &dev1, &serials).is_err(), "out of sequence");
+    let mut missing = serials.clone();
+    missing[0][..10].copy_from_slice(b"/dev/loop9");
+    assert!(im.create_volume(1, &dev1, &missing).is_err(), "a member is absent");
+    im.create_volume(1, &dev1, &serials).unwrap();
+    assert_eq!(im.num_volumes(), 2);
+    assert!(im.updates_pending());
+    // The re-created metadata renders as mdadm wrote it (but generation and checksum).
+    d.write_all(im.as_mut());
+    let orig = fixture("two-volumes").mpb(0);
+    assert_eq!(&d.mpb(0)[header::NUM_DISKS..], &orig[header::NUM_DISKS..]);
+    assert!(im.create_volume(1, &dev1, &serials).is_err(), "already exists");
+}

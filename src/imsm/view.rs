@@ -224,6 +224,11 @@ impl<T: AsRef<[u8]>> Dev<T> {
         }
     }
 
+    /// The record's bytes, exactly as long as it is.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.b()[..self.len()]
+    }
+
     /// Never empty: a record always has its header and map 0.
     pub fn is_empty(&self) -> bool {
         false

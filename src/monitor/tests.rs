@@ -45,6 +45,9 @@ impl Metadata for Recorder {
     fn resume_position(&self, _a: &ArrayCtx, _slot: u32) -> Option<u64> {
         None
     }
+    fn process_update(&mut self, _p: &[u8], _active: &[u32]) -> Result<crate::metadata::UpdateDone, &'static str> {
+        Err("unsupported")
+    }
     fn updates_pending(&self) -> bool {
         self.pending
     }

@@ -180,3 +180,29 @@ pub fn pwrite_all_fd(fd: rustix::fd::BorrowedFd<'_>, buf: &[u8], offset: u64) ->
     }
     Ok(())
 }
+
+/// Overwrite the first byte of our argv[0] with `@` (what `--offroot` and the
+/// initrd ask for: systemd leaves such processes alone at shutdown). The
+/// bytes live at the start of the argument area whose address the kernel
+/// reports in /proc/self/stat (`arg_start`); they are written through
+/// /proc/self/mem, so no pointer to them is needed.
+pub fn mark_argv0_offroot() -> Result<(), Errno> {
+    let mut buf = [0u8; 1024];
+    let stat = read_file("/proc/self/stat", &mut buf)?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let after = stat.iter().rposition(|&c| c == b')').ok_or(Errno::INVAL)?;
+    // Field 3 is the first after ')'; arg_start is field 48.
+    let arg_start = stat[after + 1..]
+        .split(|&c| c == b' ')
+        .filter(|f| !f.is_empty())
+        .nth(48 - 3)
+        .and_then(crate::md::parse_u64)
+        .ok_or(Errno::INVAL)?;
+    let mem = rustix::fs::open("/proc/self/mem", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
+    let mut first = [0u8; 1];
+    rustix::io::pread(&mem, &mut first, arg_start)?;
+    if first[0] != b'@' {
+        rustix::io::pwrite(&mem, b"@", arg_start)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+#!/bin/bash
+# mdadm drives mdmon through the control socket: a second volume created,
+# renamed and deleted while mdmon runs, a spare added; and hostile clients
+# must not delay write-pending. Each with Debian's C mdmon and with ours.
+# Arguments (VAR=value): IMPLS (default "c rs"), ONLY (one scenario).
+for a in "$@"; do export "${a?}"; done
+. "$VM_REPO/tests/vm/scenarios/common.sh"
+BENCH=$VM_REPO/target/x86_64-unknown-linux-musl/release/examples/wp_latency
+
+volume_count() { mdadm --examine "$1" | awk -F': ' '/RAID Devices/ {print $2; exit}'; }
+
+# Create, write, rename and kill a second volume; add a spare. After each
+# step what is on disk is saved for the comparison with the C mdmon.
+sc_volumes() {
+	local disks ctr vol vol1 d0 spare
+	disks=$(mkdisks 3 64)
+	spare=$(echo "$disks" | tail -n1)
+	disks=$(echo "$disks" | head -n2)
+	d0=$(echo "$disks" | head -n1)
+	vol=$(IMSM_SIZE=16M imsm_create vol0 1 2 $disks)
+	ctr=$(md_name /dev/md/imsm0)
+	check_mdmon "$ctr"
+	# mdmon runs: mdadm sends the new volume as an update over the socket.
+	run mdadm -CR /dev/md/vol1 -l 0 -n 2 /dev/md/imsm0 -z 8M
+	vol1=$(md_name /dev/md/vol1)
+	check_eq "$(volume_count "$d0")" 2 "volumes after create"
+	run dd if=/dev/urandom of="/dev/$vol1" bs=64k count=16 oflag=direct status=none
+	run dd if=/dev/urandom of="/dev/$vol" bs=64k count=16 oflag=direct status=none
+	run mdadm --wait-clean "/dev/$vol"
+	examine_norm "$d0" > "$OUT/$IMPL.create.examine"
+	run mdadm --stop /dev/md/vol1
+	run mdadm --update-subarray=1 --update=name -N renamed /dev/md/imsm0
+	mdadm --examine "$d0" | grep -q '\[renamed\]' || fail "rename not recorded"
+	examine_norm "$d0" > "$OUT/$IMPL.rename.examine"
+	run mdadm --kill-subarray=1 /dev/md/imsm0
+	check_eq "$(volume_count "$d0")" 1 "volumes after kill"
+	examine_norm "$d0" > "$OUT/$IMPL.kill.examine"
+	run mdadm /dev/md/imsm0 --add "$spare"
+	run mdadm --wait-clean "/dev/$vol"
+	sleep 1
+	examine_norm "$spare" | grep -v '^ *Family' > "$OUT/$IMPL.spare.examine"
+	mdadm --examine "$spare" | grep -qi 'spare' || fail "no spare record on $spare"
+	check_mdmon "$ctr"
+}
+
+# Hostile clients while a writer measures write-pending latency.
+sc_hostile() {
+	local disks vol ctr pid quiet busy
+	disks=$(mkdisks 2 64)
+	vol=$(imsm_create vol0 1 2 $disks)
+	ctr=$(md_name /dev/md/imsm0)
+	check_mdmon "$ctr"
+	pid=$(mdmon_pid "$ctr")
+	echo 0.05 > "/sys/block/$vol/md/safe_mode_delay"
+	dd if=/dev/zero of="/dev/$vol" bs=4k count=1 oflag=direct status=none
+	wait_for "/sys/block/$vol/md/array_state" clean 30 || fail "not clean"
+	quiet=$("$BENCH" "/dev/$vol" 30 | tail -n1)
+	python3 "$VM_REPO/tests/vm/tools/hostile_clients.py" "/run/mdadm/$ctr.sock" 20 &
+	local hostile=$!
+	sleep 1
+	busy=$("$BENCH" "/dev/$vol" 30 | tail -n1)
+	wait $hostile
+	log "quiet: $quiet"
+	log "hostile: $busy"
+	echo "hostile $IMPL quiet: $quiet | hostile: $busy" >> "$OUT/hostile.txt"
+	kill -0 "$pid" || fail "mdmon died"
+	run timeout 30 mdadm --wait-clean "/dev/$vol"
+	if [ "$IMPL" = rs ]; then
+		local q=${quiet#median_us=} b=${busy#median_us=}
+		q=${q%% *}; b=${b%% *}
+		# Within noise: no more than three times the quiet median plus 5 ms.
+		[ "$b" -le $((3 * q + 5000)) ] || fail "write-pending slowed by clients: $q -> $b us"
+	fi
+}
+
+rm -f "$OUT/hostile.txt"
+for impl in $IMPLS; do
+	use_impl "$impl"
+	run_scenario volumes sc_volumes
+	run_scenario hostile-clients sc_hostile
+done
+compare_results
+[ -e "$OUT/hostile.txt" ] && sed 's/^/  /' "$OUT/hostile.txt"
+finish protocol

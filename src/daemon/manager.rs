@@ -288,6 +288,15 @@ fn readd_at(devnm: &str, kname: &str, s: &SlotInfo, pos: u64) -> Result<Member, 
     for (attr, value) in [("state", "faulty"), ("state", "-blocked"), ("state", "remove")] {
         sys::write_file(dev_path(attr).as_str(), value).map_err(|_| "taking the member out")?;
     }
+    // The kernel deletes the old dev-* directory from a workqueue; adding
+    // the device again before it is gone fails. Wait for it (bounded).
+    let dir = path(format_args!("/sys/block/{devnm}/md/dev-{kname}"));
+    for _ in 0..300 {
+        if rustix::fs::stat(dir.as_str()).is_err() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let mut v = heapless::String::<32>::new();
     let mut put = |file: &str, args: core::fmt::Arguments<'_>| -> Result<(), &'static str> {
         v.clear();

@@ -92,6 +92,24 @@ wait_progress() { # VOL SECTORS TIMEOUT
 }
 # The member array of container CTR with index 0.
 volume_of() { local f; for f in /sys/block/md*/md/metadata_version; do [ "$(cat "$f")" = "external:/$1/0" ] && basename "$(dirname "$(dirname "$f")")"; done; }
+# Start the re-assembled container's volume and record in /tmp/first where
+# the kernel's ACTION (recover/resync) begins: sync_completed as soon as
+# sync_action says ACTION (later reads already include progress).
+start_volume_sampling() { # ACTION
+	rm -f /tmp/first
+	( for i in $(seq 6000); do
+		for d in /sys/block/md*/md; do
+			[ "$d" = "/sys/block/$CTR/md" ] && continue
+			[ "$(cat "$d/sync_action" 2>/dev/null)" = "$1" ] || continue
+			v=$(awk '{print $1}' "$d/sync_completed" 2>/dev/null)
+			[[ $v =~ ^[0-9]+$ ]] && { echo "$v" > /tmp/first; exit 0; }
+		done
+		sleep 0.01
+	done ) &
+	local sampler=$!
+	run mdadm -I /dev/md/imsm0
+	wait $sampler
+}
 checkpoint() { mdadm --examine "$1" | awk -F': ' '/Checkpoint/ {print $2; exit}'; }
 
 # Start a rebuild of NSPARES failed slots onto spares, slowly. Sets VOL,
@@ -168,21 +186,7 @@ sc_interrupt_stop() { # LEVEL N NFAIL
 	log "stopped at $stopped; metadata: $(mdadm --examine "$spare0" | grep -E 'Migrate State|Checkpoint|Map State' | tr -s ' ' | tr '\n' ';')"
 	run mdadm -A /dev/md/imsm0 $now
 	CTR=$(md_name /dev/md/imsm0)
-	# Record where the kernel's recovery starts: sync_completed as soon as
-	# the volume's sync_action says recover (later reads include progress).
-	rm -f /tmp/first
-	( for i in $(seq 6000); do
-		for d in /sys/block/md*/md; do
-			[ "$d" = "/sys/block/$CTR/md" ] && continue
-			[ "$(cat "$d/sync_action" 2>/dev/null)" = recover ] || continue
-			v=$(awk '{print $1}' "$d/sync_completed" 2>/dev/null)
-			[[ $v =~ ^[0-9]+$ ]] && { echo "$v" > /tmp/first; exit 0; }
-		done
-		sleep 0.01
-	done ) &
-	local sampler=$!
-	run mdadm -I /dev/md/imsm0
-	wait $sampler
+	start_volume_sampling recover
 	VOL=$(volume_of "$CTR")
 	[ -n "$VOL" ] || fail "volume not re-assembled"
 	[ -s /tmp/first ] || fail "recovery did not start"
@@ -260,19 +264,7 @@ sc_dirty_resync() {
 	[ -n "$ck" ] && [ "$ck" -gt 0 ] || fail "no resync checkpoint recorded"
 	run mdadm -A /dev/md/imsm0 $disks
 	CTR=$(md_name /dev/md/imsm0)
-	rm -f /tmp/first
-	( for i in $(seq 6000); do
-		for d in /sys/block/md*/md; do
-			[ "$d" = "/sys/block/$CTR/md" ] && continue
-			[ "$(cat "$d/sync_action" 2>/dev/null)" = resync ] || continue
-			v=$(awk '{print $1}' "$d/sync_completed" 2>/dev/null)
-			[[ $v =~ ^[0-9]+$ ]] && { echo "$v" > /tmp/first; exit 0; }
-		done
-		sleep 0.01
-	done ) &
-	local sampler=$!
-	run mdadm -I /dev/md/imsm0
-	wait $sampler
+	start_volume_sampling resync
 	VOL=$(volume_of "$CTR")
 	local resume=$(cat /tmp/first 2>/dev/null)
 	log "resync resumed at $resume (stopped at $stopped)"

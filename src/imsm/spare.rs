@@ -7,8 +7,16 @@ use super::*;
 use crate::metadata::{NewDisk, NewMember};
 use crate::wire::{le32, set_le32};
 
-/// Sectors a spare must keep free at its end for the metadata.
-const MIN_RESERVED: u64 = 2210 + 2048;
+/// Sectors of the MPB area at the end of every disk.
+const MPB_SECTORS: u64 = 2210;
+/// Sectors a configured disk reserves beyond the MPB (migration areas).
+const RESERVED_SECTORS: u64 = 8192;
+/// The dirty-stripe journal area a spare needs at least.
+const DIRTY_STRIPE_SECTORS: u64 = 2048;
+
+fn total_blocks(record: &[u8; view::disk::LEN]) -> u64 {
+    u64::from(le32(record, view::disk::TOTAL_BLOCKS_LO)) | u64::from(le32(record, view::disk::TOTAL_BLOCKS_HI)) << 32
+}
 
 impl Imsm {
     /// Record a disk that joined the container as a spare.
@@ -91,8 +99,12 @@ impl Imsm {
         if m0.map_state() == map_state::UNINITIALIZED {
             return;
         }
+        // Another volume that has failed keeps its failed disks until they
+        // leave the container; rebuilding now would hide them.
+        if (0..self.devs.len()).any(|o| o != inst && !self.rebuild_allowed_beside(o, failed)) {
+            return;
+        }
         let mx = d.map_x();
-        let need = m0.pba_of_lba0() + m0.per_dev_array_size() + MIN_RESERVED;
         let ss = self.members.iter().find(|m| m.index >= 0).map(|m| m.geom.sector_size).unwrap_or(512);
         for slot in 0..a.raid_disks {
             if a.slots.iter().any(|s| s.slot == slot) {
@@ -105,14 +117,20 @@ impl Imsm {
                     && m.geom.sector_size == ss
                     && status(&m.record) & view::disk::FAILED == 0
             };
-            // The slot's own disk, if it is present and healthy, else a spare.
+            // The slot's own disk if it is present and healthy; else a disk
+            // already in another volume with room at this volume's offset;
+            // else a pure spare with room for every volume.
             let readd = self.members.iter().filter(usable).find(|m| {
                 m.index >= 0 && m.index as u32 == cur && status(&self.table[cur as usize]) & view::disk::FAILED == 0
             });
-            let spare = readd.or_else(|| {
-                self.members.iter().filter(usable).find(|m| m.index == -1 && m.geom.size_bytes / 512 >= need)
-            });
-            let Some(m) = spare else { continue };
+            let candidate = |pure: bool| {
+                self.members
+                    .iter()
+                    .filter(usable)
+                    .filter(|m| if pure { m.index == -1 } else { m.index >= 0 && m0.slot_of(m.index as u32).is_none() })
+                    .find(|m| self.has_room_for_all(m))
+            };
+            let Some(m) = readd.or_else(|| candidate(false)).or_else(|| candidate(true)) else { continue };
             let _ = out.try_push(NewMember {
                 slot,
                 dev: m.dev,
@@ -120,6 +138,85 @@ impl Imsm {
                 component_size: a.component_size,
             });
         }
+    }
+
+    /// Whether volume `other` lets a rebuild start elsewhere with `failed`
+    /// slots missing: not while it has failed and still holds a failed disk.
+    fn rebuild_allowed_beside(&self, other: usize, failed: u32) -> bool {
+        if self.check_degraded(other, failed, 0) != map_state::FAILED {
+            return true;
+        }
+        let d = self.devs[other].view();
+        let mx = d.map_x();
+        !(0..usize::from(d.map0().num_members()))
+            .any(|s| self.present_record(ord_to_idx(mx.ord(s))).is_some_and(|r| status(r) & view::disk::FAILED != 0))
+    }
+
+    /// The extents the volumes on disk `m` occupy (start, size in sectors),
+    /// sorted, then the metadata area at the end of the disk (size 0).
+    /// `minimal` reserves only what a spare must keep (upstream trims the
+    /// reservation so a spare can join any volume).
+    fn used_extents(&self, m: &Member, minimal: bool) -> ArrayVec<(u64, u64), { MAX_VOLUMES + 1 }> {
+        let mut ext: ArrayVec<(u64, u64), { MAX_VOLUMES + 1 }> = ArrayVec::new();
+        if m.index >= 0 {
+            for d in &self.devs {
+                let v = d.view();
+                let m0 = v.map0();
+                if (0..usize::from(m0.num_members())).any(|s| ord_to_idx(m0.ord(s)) == m.index as u32) {
+                    ext.push((m0.pba_of_lba0(), m0.per_dev_array_size()));
+                }
+            }
+        }
+        ext.sort_unstable();
+        let total = total_blocks(&m.record);
+        let mut reserve = if m.index == -1 || minimal { self.min_reserved_sectors() } else { MPB_SECTORS + RESERVED_SECTORS };
+        if let Some(&(start, size)) = ext.last() {
+            // Older metadata lets the reserved area shrink to what is left
+            // after the last volume (rounded down to 1 KiB, never below the MPB).
+            let mut rest = total.saturating_sub(start + size) & !1;
+            rest = rest.max((self.image.len() as u64).div_ceil(512).max(1));
+            reserve = reserve.min(rest);
+        }
+        ext.push((total.saturating_sub(reserve), 0));
+        ext
+    }
+
+    /// The reservation a spare needs: the metadata and the dirty-stripe
+    /// region, or less if the smallest configured disk reserves less.
+    fn min_reserved_sectors(&self) -> u64 {
+        let want = MPB_SECTORS + DIRTY_STRIPE_SECTORS;
+        let smallest = self
+            .members
+            .iter()
+            .filter(|m| m.index >= 0)
+            .min_by_key(|m| total_blocks(&m.record));
+        let Some(m) = smallest else { return MPB_SECTORS + RESERVED_SECTORS };
+        let ext = self.used_extents(m, false);
+        let end = ext.last().map(|e| e.0).unwrap_or(0);
+        want.min(total_blocks(&m.record).saturating_sub(end))
+    }
+
+    /// Whether disk `m` has free space at exactly the offset and size of
+    /// every volume it is not yet a member of.
+    fn has_room_for_all(&self, m: &Member) -> bool {
+        let ext = self.used_extents(m, true);
+        self.devs.iter().all(|d| {
+            let v = d.view();
+            let m0 = v.map0();
+            if m.index >= 0 && (0..usize::from(m0.num_members())).any(|s| ord_to_idx(m0.ord(s)) == m.index as u32) {
+                return true;
+            }
+            let start = m0.pba_of_lba0();
+            let end = start + m0.per_dev_array_size(); // exclusive
+            let mut pos = 0;
+            for &(s, size) in &ext {
+                if start >= pos && end <= s {
+                    return true;
+                }
+                pos = s + size;
+            }
+            false
+        })
     }
 
     /// Record the rebuild of `added` into volume `a.inst` (upstream's

@@ -157,14 +157,15 @@ impl DiskSource for MemDisks {
 pub(crate) fn ctx_for(im: &Imsm, inst: u32, level: i32, n: u32) -> ArrayCtx {
     let mut slots = ArrayVec::new();
     for s in 0..n {
+        // The device the metadata names for the slot (the fixtures' disk i is minor i).
+        let minor = im.volume(inst as usize).map(|v| ord_to_idx(v.map0().ord(s as usize))).unwrap_or(s);
         slots.push(SlotInfo {
             slot: s,
-            dev: DevT { major: 7, minor: s },
+            dev: DevT { major: 7, minor },
             recovery_start: MAX_SECTOR,
             state: DevState(DevState::INSYNC),
         });
     }
-    let _ = im;
     ArrayCtx {
         inst,
         level,
@@ -439,7 +440,7 @@ fn examine_field(name: &str, field: &str) -> String {
         .unwrap_or_default()
 }
 
-const FIXTURES: [&str; 7] = [
+const FIXTURES: [&str; 8] = [
     "raid1-clean",
     "raid1-dirty",
     "raid5-3disk-init",
@@ -447,6 +448,7 @@ const FIXTURES: [&str; 7] = [
     "raid10-4disk-clean",
     "raid0-2disk",
     "two-volumes",
+    "staggered-volumes",
 ];
 
 #[test]
@@ -779,4 +781,70 @@ fn create_volume_takes_spares_in_and_checks_sequence() {
     let orig = fixture("two-volumes").mpb(0);
     assert_eq!(&d.mpb(0)[header::NUM_DISKS..], &orig[header::NUM_DISKS..]);
     assert!(im.create_volume(1, &dev1, &serials).is_err(), "already exists");
+}
+
+fn spare_disk(minor: u32, mib: u64) -> crate::metadata::NewDisk {
+    let mut serial = [0u8; 16];
+    let s = format!("/dev/loop{minor}");
+    serial[..s.len()].copy_from_slice(s.as_bytes());
+    crate::metadata::NewDisk {
+        dev: DevT { major: 7, minor },
+        serial,
+        geom: DiskGeom { size_bytes: mib << 20, sector_size: 512 },
+    }
+}
+
+/// staggered-volumes: vol0 (offset 0) on loop0+loop1, vol1 (offset 40960) on
+/// loop1+loop2. A failed vol0 disk is replaced by the free space of loop2.
+#[test]
+fn free_space_on_a_disk_of_another_volume_is_used_for_a_rebuild() {
+    let mut d = fixture("staggered-volumes");
+    let mut im = Imsm::load(&mut d, &mut Vec::new()).unwrap();
+    assert_eq!(im.num_volumes(), 2);
+    assert_eq!(im.volume(1).unwrap().map0().pba_of_lba0(), 40960);
+    let mut a = ctx_for(&im, 0, 1, 2);
+    a.component_size = 34816 / 2;
+    let slot0 = a.slots[0];
+    assert_eq!(slot0.dev, DevT { major: 7, minor: 0 });
+    im.set_disk(&mut a, 0, DevState(DevState::FAULTY | DevState::BLOCKED));
+    a.slots.retain(|s| s.slot != 0);
+    let mut picks = ArrayVec::new();
+    im.choose_spares(&a, &mut picks);
+    assert_eq!(picks.len(), 1);
+    assert_eq!((picks[0].slot, picks[0].dev, picks[0].data_offset), (0, DevT { major: 7, minor: 2 }, 0));
+    im.record_rebuild(&a, &picks, 7);
+    // loop0 is in no volume any more and leaves the table; vol1's ords follow.
+    assert_eq!(im.table.len(), 2);
+    let v0 = im.volume(0).unwrap();
+    let idx2 = im.members().iter().find(|m| m.dev.minor == 2).unwrap().index as u32;
+    assert_eq!(ord_to_idx(v0.map0().ord(0)), idx2);
+    assert_eq!(v0.map1().unwrap().ord(0), idx2 | ORD_REBUILD);
+    let v1 = im.volume(1).unwrap();
+    assert!((0..2).any(|s| ord_to_idx(v1.map0().ord(s)) == idx2), "loop2 is still in vol1");
+    assert!((0..2).all(|s| (ord_to_idx(v1.map0().ord(s)) as usize) < im.table.len()));
+}
+
+/// A pure spare must have room for every volume at its offset; one that
+/// would only hold vol0 is passed over.
+#[test]
+fn spare_without_room_for_every_volume_is_not_used() {
+    let mut d = fixture("staggered-volumes");
+    let mut im = Imsm::load(&mut d, &mut Vec::new()).unwrap();
+    // vol0 loses loop0; loop2 leaves the container, so only pure spares
+    // can replace it.
+    let mut a = ctx_for(&im, 0, 1, 2);
+    a.component_size = 34816 / 2;
+    im.set_disk(&mut a, 0, DevState(DevState::FAULTY | DevState::BLOCKED));
+    a.slots.retain(|s| s.slot != 0);
+    // Drop loop2 from the container so only pure spares remain.
+    im.remove_disk(DevT { major: 7, minor: 2 });
+    // 30 MiB holds vol0 (0..34816) but not vol1 (40960..75776).
+    assert!(im.add_disk(spare_disk(5, 30)));
+    let mut picks = ArrayVec::new();
+    im.choose_spares(&a, &mut picks);
+    assert!(picks.is_empty(), "{picks:?}");
+    assert!(im.add_disk(spare_disk(6, 64)));
+    im.choose_spares(&a, &mut picks);
+    assert_eq!(picks.len(), 1);
+    assert_eq!(picks[0].dev.minor, 6);
 }

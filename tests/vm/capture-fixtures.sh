@@ -131,7 +131,18 @@ sc_two_volumes() {
 	capture two-volumes "${D[@]}"
 }
 
-ALL="raid1-clean raid1-dirty raid5-3disk-init raid10-4disk-clean raid0-2disk two-volumes"
+# Three disks, vol0 on disks 0,1 and vol1 on disks 1,2: disk 2 has free
+# space where vol0 lives, disk 0 where vol1 lives.
+sc_staggered() {
+	fresh 3
+	run mdadm -CR /dev/md/imsm0 -e imsm -n 3 "${D[@]}"
+	run mdadm -CR /dev/md/vol0 -l 1 -n 2 -z 16M --assume-clean "${D[0]}" "${D[1]}"
+	run mdadm -CR /dev/md/vol1 -l 1 -n 2 -z 16M --assume-clean "${D[1]}" "${D[2]}"
+	stop_all vol1 vol0
+	capture staggered-volumes "${D[@]}"
+}
+
+ALL="raid1-clean raid1-dirty raid5-3disk-init raid10-4disk-clean raid0-2disk two-volumes staggered-volumes"
 for s in ${*:-$ALL}; do
 	case $s in
 	raid1-clean) sc_raid1_clean ;;
@@ -140,6 +151,7 @@ for s in ${*:-$ALL}; do
 	raid10-4disk-clean) sc_raid10_clean ;;
 	raid0-2disk) sc_raid0 ;;
 	two-volumes) sc_two_volumes ;;
+	staggered-volumes) sc_staggered ;;
 	*) fail "unknown scenario $s" ;;
 	esac
 done

@@ -281,6 +281,35 @@ sc_dirty_resync() {
 	verify "$VOL" 32 "after the resync"
 }
 
+# No spare disk, but free space: a 3-disk container with vol0 on disks 0,1
+# and vol1 on disks 1,2 (so disk 2 is free where vol0 lives). Disk 0 fails:
+# vol0 rebuilds onto the free space of disk 2 (upstream's "disk already in
+# another volume" spare); the data then reads back from disk 2 alone.
+sc_free_space_rebuild() {
+	local disks d0 d1 d2 vol
+	disks=$(mkdisks 3 64)
+	d0=$(echo "$disks" | sed -n 1p); d1=$(echo "$disks" | sed -n 2p); d2=$(echo "$disks" | sed -n 3p)
+	run mdadm -CR /dev/md/imsm0 -e imsm -n 3 $disks
+	run mdadm -CR /dev/md/vol0 -l 1 -n 2 -z 16M --assume-clean "$d0" "$d1"
+	run mdadm -CR /dev/md/vol1 -l 1 -n 2 -z 16M --assume-clean "$d1" "$d2"
+	vol=$(md_name /dev/md/vol0)
+	CTR=$(md_name /dev/md/imsm0)
+	check_mdmon "$CTR"
+	fill "$vol" 16
+	run mdadm "/dev/$vol" --fail "$d0"
+	wait_for "/sys/block/$vol/md/dev-${d2#/dev/}/slot" '[0-9]*' 20 || fail "the free space on $d2 was not used"
+	wait_idle "/dev/$vol" 120 || fail "rebuild did not finish"
+	run mdadm --wait-clean /dev/md/vol0
+	sleep 0.5
+	check_eq "$(cat /sys/block/$vol/md/degraded)" 0 "kernel degraded count"
+	check_eq "$(map_state "$d2")" normal "map state after the rebuild"
+	examine_norm "$d2" > "$OUT/$IMPL.free-space.examine"
+	run mdadm "/dev/$vol" --fail "$d1"
+	wait_gone "$vol" "${d1#/dev/}"
+	echo 3 > /proc/sys/vm/drop_caches
+	verify "$vol" 16 "from the disk whose free space was used"
+}
+
 for impl in $IMPLS; do
 	use_impl "$impl"
 	run_scenario fail-writes-raid1 sc_fail_during_writes 1 2
@@ -288,6 +317,7 @@ for impl in $IMPLS; do
 	run_scenario fail-writes-raid10 sc_fail_during_writes 10 4
 	run_scenario spare-rebuild-raid1 sc_spare_rebuild 1 2
 	run_scenario spare-rebuild-raid5 sc_spare_rebuild 5 3
+	run_scenario free-space-rebuild sc_free_space_rebuild
 	run_scenario interrupt-stop-raid1 sc_interrupt_stop 1 2 1
 	run_scenario interrupt-kill-raid1 sc_interrupt_kill 1 2 1
 	run_scenario interrupt-stop-raid10x2 sc_interrupt_stop 10 4 2

@@ -9,7 +9,7 @@ use super::sysfs::{md_devs, path};
 use super::{Daemon, Disk};
 use crate::md::{DevState, SyncAction};
 use crate::metadata::{DiskGeom, NewDisk, NewMember, SlotInfo, MAX_SLOTS};
-use crate::sys::{self, worker::Job};
+use crate::sys::{self, worker::{Done, Job, Step}};
 use crate::{error, info, warn};
 use arrayvec::ArrayVec;
 use core::fmt::Write;
@@ -20,14 +20,8 @@ impl Daemon {
         for a in self.arrays.iter_mut() {
             for m in a.members.iter_mut().filter(|m| m.removal == Removal::Wanted) {
                 self.next_token = self.next_token.wrapping_add(1);
-                let mut value = heapless::String::new();
-                let _ = value.push_str("remove");
-                let job = Job {
-                    token: self.next_token,
-                    path: path(format_args!("/sys/block/{}/md/dev-{}/state", a.devnm, m.kname)),
-                    value,
-                };
-                if self.worker.submit(job) {
+                let attr = path(format_args!("/sys/block/{}/md/dev-{}/state", a.devnm, m.kname));
+                if self.worker.submit(Job::write(self.next_token, attr, "remove")) {
                     m.removal = Removal::InFlight(self.next_token);
                 }
             }
@@ -38,6 +32,9 @@ impl Daemon {
     pub(super) fn finish_removals(&mut self) -> bool {
         let mut retry = false;
         while let Some(done) = self.worker.next_done() {
+            if self.readd_done(done) {
+                continue;
+            }
             for a in self.arrays.iter_mut() {
                 let Some(i) = a.members.iter().position(|m| m.removal == Removal::InFlight(done.token)) else {
                     continue;
@@ -48,7 +45,7 @@ impl Daemon {
                         a.drop_member(i);
                         a.check_degraded = true;
                     }
-                    Err(e) => {
+                    Err((_, e)) => {
                         warn!(
                             "{}: removing {} from {} failed ({e}); will retry",
                             self.devnm, a.members[i].kname, a.devnm
@@ -226,87 +223,163 @@ impl Daemon {
     /// each rebuilding member at the checkpoint the metadata holds (mdadm
     /// resumes only a single rebuilding member; with several it starts all
     /// from zero). The kernel takes a new `recovery_start` only for a device
-    /// not in a slot, so the member is taken out and put back.
-    pub(super) fn resume_rebuilds(&self, a: &mut super::array::Array) {
+    /// not in a slot, so the member is taken out and put back. That can
+    /// sleep in the kernel (and waits for md to delete the old dev-*
+    /// directory), so the helper thread does it; meanwhile the array waits
+    /// in `resuming`, unmonitored. Returns the array if nothing needs doing.
+    pub(super) fn start_resume(&mut self, mut a: super::array::Array) -> Option<super::array::Array> {
         let mut buf = [0u8; crate::sys::ATTR_BUF];
         let state = a.array_state.read(&mut buf).map(crate::md::ArrayState::parse);
-        if state != Ok(crate::md::ArrayState::Readonly) {
-            return;
+        if state != Ok(crate::md::ArrayState::Readonly) || self.resuming.is_full() {
+            return Some(a);
         }
-        let mut i = 0;
-        while i < a.members.len() {
-            let s = a.mon.ctx.slots[i];
-            let Some(pos) = self.md.resume_position(&a.mon.ctx, s.slot) else {
-                i += 1;
-                continue;
-            };
+        let mut jobs = ArrayVec::new();
+        for (i, s) in a.mon.ctx.slots.iter().enumerate() {
+            let Some(pos) = self.md.resume_position(&a.mon.ctx, s.slot) else { continue };
             if s.recovery_start >= pos {
-                i += 1;
                 continue;
             }
-            let kname = a.members[i].kname.clone();
-            match readd_at(&a.devnm, &kname, &s, pos) {
-                Ok(m) => {
-                    info!(
-                        "{}: {}: rebuild of slot {} ({}) resumes at sector {pos} from the checkpoint",
-                        self.devnm, a.devnm, s.slot, kname
-                    );
-                    a.members[i] = m;
-                    a.mon.ctx.slots[i].recovery_start = pos;
-                    i += 1;
-                }
-                Err(why) => {
-                    warn!(
-                        "{}: {}: cannot resume slot {} ({}) at the checkpoint: {why}",
-                        self.devnm, a.devnm, s.slot, kname
-                    );
-                    if rustix::fs::stat(path(format_args!("/sys/block/{}/md/dev-{kname}", a.devnm)).as_str()).is_err() {
-                        // It left the array half-way: the manager will add a spare (or it) back.
-                        a.drop_member(i);
-                        a.check_degraded = true;
-                    } else {
-                        i += 1;
+            let kname = &a.members[i].kname;
+            let Some(job) = readd_job(&a.devnm, kname, s, pos, self.next_token.wrapping_add(1)) else {
+                warn!("{}: {}: cannot read the geometry of {kname}; its rebuild restarts", self.devnm, a.devnm);
+                continue;
+            };
+            if !self.worker.submit(job) {
+                warn!("{}: {}: helper busy; the rebuild of {kname} restarts", self.devnm, a.devnm);
+                continue;
+            }
+            self.next_token = self.next_token.wrapping_add(1);
+            jobs.push(Readd { member: i, token: self.next_token, pos, result: None });
+        }
+        if jobs.is_empty() {
+            return Some(a);
+        }
+        a.check_degraded = false;
+        self.resuming.push(Resuming { array: a, jobs });
+        None
+    }
+
+    /// Note a finished re-add job; false if `token` is not one.
+    fn readd_done(&mut self, done: Done) -> bool {
+        for r in self.resuming.iter_mut() {
+            if let Some(j) = r.jobs.iter_mut().find(|j| j.token == done.token) {
+                j.result = Some(done.result);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Arrays whose re-adds have all finished start being monitored.
+    pub(super) fn finish_resumes(&mut self) {
+        let mut k = 0;
+        while k < self.resuming.len() {
+            if self.resuming[k].jobs.iter().any(|j| j.result.is_none()) {
+                k += 1;
+                continue;
+            }
+            let Resuming { mut array, jobs } = self.resuming.remove(k);
+            let a = &mut array;
+            let mut gone: ArrayVec<usize, MAX_SLOTS> = ArrayVec::new();
+            for j in &jobs {
+                let s = a.mon.ctx.slots[j.member];
+                let kname = a.members[j.member].kname.clone();
+                let opened = match j.result {
+                    Some(Ok(())) => Member::open(&a.devnm, &kname).map_err(|_| "opening its attributes"),
+                    Some(Err((step, e))) => {
+                        warn!("{}: {}: re-adding {kname}: step {step} failed: {e}", self.devnm, a.devnm);
+                        Err(READD_STEPS[usize::from(step).min(READD_STEPS.len() - 1)])
+                    }
+                    None => Err("not done"),
+                };
+                match opened {
+                    Ok(m) => {
+                        info!(
+                            "{}: {}: rebuild of slot {} ({}) resumes at sector {} from the checkpoint",
+                            self.devnm, a.devnm, s.slot, kname, j.pos
+                        );
+                        a.members[j.member] = m;
+                        a.mon.ctx.slots[j.member].recovery_start = j.pos;
+                    }
+                    Err(why) => {
+                        warn!(
+                            "{}: {}: cannot resume slot {} ({}) at the checkpoint: {why}",
+                            self.devnm, a.devnm, s.slot, kname
+                        );
+                        let dir = path(format_args!("/sys/block/{}/md/dev-{kname}", a.devnm));
+                        if rustix::fs::stat(dir.as_str()).is_err() {
+                            // It left the array half-way: a spare (or it) is added back.
+                            gone.push(j.member);
+                        }
                     }
                 }
             }
+            gone.sort_unstable_by(|x, y| y.cmp(x));
+            for i in gone {
+                array.drop_member(i);
+                array.check_degraded = true;
+            }
+            info!("{}: monitoring {} (volume {})", self.devnm, array.devnm, array.mon.ctx.inst);
+            if self.arrays.try_push(array).is_err() {
+                error!("{}: too many arrays; one is not monitored", self.devnm);
+            }
+            // It may have been stopped meanwhile.
+            self.rescan = true;
         }
     }
 }
 
-/// Take member `kname` out of its slot and put it back with `recovery_start = pos`.
-fn readd_at(devnm: &str, kname: &str, s: &SlotInfo, pos: u64) -> Result<Member, &'static str> {
+/// An array whose rebuilding members are being put back at their checkpoint.
+pub(super) struct Resuming {
+    pub array: super::array::Array,
+    jobs: ArrayVec<Readd, MAX_SLOTS>,
+}
+
+struct Readd {
+    /// Index in `array.members`.
+    member: usize,
+    token: u32,
+    pos: u64,
+    result: Option<Result<(), (u8, rustix::io::Errno)>>,
+}
+
+/// What each step of a re-add job does (for messages).
+const READD_STEPS: [&str; 9] = [
+    "marking it faulty",
+    "unblocking it",
+    "removing it",
+    "waiting for the kernel to delete it",
+    "adding it back",
+    "setting its offset",
+    "setting its size",
+    "setting recovery_start",
+    "setting its slot",
+];
+
+/// The helper-thread job that takes member `kname` out of its slot and puts
+/// it back with `recovery_start = pos` (offset and size as they were).
+fn readd_job(devnm: &str, kname: &str, s: &SlotInfo, pos: u64, token: u32) -> Option<Job> {
     let dev_path = |name: &str| path(format_args!("/sys/block/{devnm}/md/dev-{kname}/{name}"));
     let mut buf = [0u8; 64];
-    let offset = super::sysfs::read_text(dev_path("offset").as_str(), &mut buf)
-        .ok()
-        .and_then(crate::md::parse_u64)
-        .ok_or("reading offset")?;
-    let size = super::sysfs::read_text(dev_path("size").as_str(), &mut buf)
-        .ok()
-        .and_then(crate::md::parse_u64)
-        .ok_or("reading size")?;
-    for (attr, value) in [("state", "faulty"), ("state", "-blocked"), ("state", "remove")] {
-        sys::write_file(dev_path(attr).as_str(), value).map_err(|_| "taking the member out")?;
-    }
-    // The kernel deletes the old dev-* directory from a workqueue; adding
-    // the device again before it is gone fails. Wait for it (bounded).
-    let dir = path(format_args!("/sys/block/{devnm}/md/dev-{kname}"));
-    for _ in 0..300 {
-        if rustix::fs::stat(dir.as_str()).is_err() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let mut v = heapless::String::<32>::new();
-    let mut put = |file: &str, args: core::fmt::Arguments<'_>| -> Result<(), &'static str> {
-        v.clear();
-        let _ = v.write_fmt(args);
-        sys::write_file(file, v.as_str()).map_err(|_| "putting the member back")
-    };
-    put(path(format_args!("/sys/block/{devnm}/md/new_dev")).as_str(), format_args!("{}:{}", s.dev.major, s.dev.minor))?;
-    put(dev_path("offset").as_str(), format_args!("{offset}"))?;
-    put(dev_path("size").as_str(), format_args!("{size}"))?;
-    put(dev_path("recovery_start").as_str(), format_args!("{pos}"))?;
-    put(dev_path("slot").as_str(), format_args!("{}", s.slot))?;
-    Member::open(devnm, kname).map_err(|_| "opening its attributes")
+    let mut read = |name: &str| super::sysfs::read_text(dev_path(name).as_str(), &mut buf).ok().and_then(crate::md::parse_u64);
+    let offset = read("offset")?;
+    let size = read("size")?;
+    let mut steps = ArrayVec::new();
+    steps.push(write_step(dev_path("state"), format_args!("faulty")));
+    steps.push(write_step(dev_path("state"), format_args!("-blocked")));
+    steps.push(write_step(dev_path("state"), format_args!("remove")));
+    steps.push(Step::WaitGone { path: path(format_args!("/sys/block/{devnm}/md/dev-{kname}")), ms: 3000 });
+    let new_dev = path(format_args!("/sys/block/{devnm}/md/new_dev"));
+    steps.push(write_step(new_dev, format_args!("{}:{}", s.dev.major, s.dev.minor)));
+    steps.push(write_step(dev_path("offset"), format_args!("{offset}")));
+    steps.push(write_step(dev_path("size"), format_args!("{size}")));
+    steps.push(write_step(dev_path("recovery_start"), format_args!("{pos}")));
+    steps.push(write_step(dev_path("slot"), format_args!("{}", s.slot)));
+    Some(Job { token, steps })
+}
+
+fn write_step(path: sys::worker::AttrPath, args: core::fmt::Arguments<'_>) -> Step {
+    let mut value = heapless::String::new();
+    let _ = value.write_fmt(args);
+    Step::Write { path, value }
 }

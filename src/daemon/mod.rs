@@ -76,6 +76,9 @@ pub struct Daemon {
     next_token: u32,
     /// A refused removal waits for a retry.
     retry_removal: bool,
+    /// New arrays whose rebuilding members the helper thread is putting
+    /// back at their checkpoints; monitored once that is done.
+    resuming: ArrayVec<manager::Resuming, MAX_ARRAYS>,
     /// Re-read /proc/mdstat on the next pass.
     rescan: bool,
     pub run_dir: &'static str,
@@ -151,6 +154,7 @@ impl Daemon {
             worker: sys::worker::Worker::start()?,
             next_token: 0,
             retry_removal: false,
+            resuming: ArrayVec::new(),
             rescan: true,
             run_dir,
         })
@@ -253,7 +257,7 @@ impl Daemon {
             let Some(sub) = e.member_of(&self.devnm) else {
                 continue;
             };
-            if self.arrays.iter().any(|a| a.devnm.as_str() == e.devnm.as_str()) {
+            if self.arrays.iter().chain(self.resuming.iter().map(|r| &r.array)).any(|a| a.devnm == e.devnm) {
                 continue;
             }
             if !e.active || e.level.is_empty() || e.level.starts_with("raid0") || e.level.starts_with("linear") {
@@ -268,8 +272,8 @@ impl Daemon {
                 continue;
             }
             match Array::open(&e.devnm, inst as u32) {
-                Ok(mut a) => {
-                    self.resume_rebuilds(&mut a);
+                Ok(a) => {
+                    let Some(a) = self.start_resume(a) else { continue };
                     info!("{}: monitoring {} (volume {})", self.devnm, a.devnm, inst);
                     if self.arrays.try_push(a).is_err() {
                         error!("{}: too many arrays; {} not monitored", self.devnm, e.devnm);
@@ -302,6 +306,7 @@ impl Daemon {
         if self.finish_removals() {
             self.retry_removal = true;
         }
+        self.finish_resumes();
         self.propagate_failures();
         self.submit_removals();
         self.activate_spares();
@@ -309,7 +314,7 @@ impl Daemon {
 
     /// Whether the loop is done; `Some(code)` to exit.
     fn exit_check(&mut self, first: bool) -> Option<i32> {
-        if !self.arrays.is_empty() {
+        if !self.arrays.is_empty() || !self.resuming.is_empty() {
             return None;
         }
         if self.sigterm {
@@ -359,7 +364,12 @@ impl Daemon {
                 // A ping is answered after a full pass that began after it arrived.
                 self.monitor_pass();
             }
-            self.control.send_replies();
+            // A ping answers for every array found so far: hold replies
+            // while a new array's rebuilds are being resumed (bounded by
+            // the helper's waits).
+            if self.resuming.is_empty() {
+                self.control.send_replies();
+            }
             if let Some(code) = self.exit_check(first) {
                 return code;
             }

@@ -1,8 +1,9 @@
 //! A helper thread for the few sysfs writes that can sleep in the kernel
-//! (`remove` on a failed member takes the array's suspend lock). The poll
-//! loop hands them over and goes on serving write-pending; the result comes
-//! back through a bounded channel and an eventfd in the loop's poll set.
-//! Jobs and results are fixed-size values: nothing is allocated per job.
+//! (`remove` on a failed member takes the array's suspend lock) and for the
+//! waits that go with them. The poll loop hands a job (a short sequence of
+//! steps) over and goes on serving write-pending; the result comes back
+//! through a bounded channel and an eventfd in the loop's poll set. Jobs and
+//! results are fixed-size values: nothing is allocated per job.
 
 use rustix::event::{eventfd, EventfdFlags};
 use rustix::fd::OwnedFd;
@@ -13,20 +14,65 @@ use std::sync::Arc;
 /// A path of a sysfs attribute.
 pub type AttrPath = heapless::String<160>;
 
-/// One write for the helper thread.
+/// One step of a job.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Write `value` to the attribute.
+    Write { path: AttrPath, value: heapless::String<32> },
+    /// Wait until `path` no longer exists (the kernel deletes some sysfs
+    /// directories from a workqueue); `ETIMEDOUT` after `ms` milliseconds.
+    WaitGone { path: AttrPath, ms: u32 },
+}
+
+/// Steps a job holds at most.
+pub const MAX_STEPS: usize = 10;
+
+/// A sequence of steps for the helper thread, stopped at the first failure.
 #[derive(Clone, Debug)]
 pub struct Job {
     /// Caller's tag, returned with the result.
     pub token: u32,
-    pub path: AttrPath,
-    pub value: heapless::String<32>,
+    pub steps: arrayvec::ArrayVec<Step, MAX_STEPS>,
 }
 
-/// The outcome of a job.
+impl Job {
+    /// A job of one write.
+    pub fn write(token: u32, path: AttrPath, value: &str) -> Job {
+        let mut v = heapless::String::new();
+        let _ = v.push_str(value);
+        let mut steps = arrayvec::ArrayVec::new();
+        steps.push(Step::Write { path, value: v });
+        Job { token, steps }
+    }
+
+    fn run(&self) -> Result<(), (u8, Errno)> {
+        for (i, step) in self.steps.iter().enumerate() {
+            let r = match step {
+                Step::Write { path, value } => crate::sys::write_file(path.as_str(), value.as_str()),
+                Step::WaitGone { path, ms } => wait_gone(path.as_str(), *ms),
+            };
+            r.map_err(|e| (i as u8, e))?;
+        }
+        Ok(())
+    }
+}
+
+fn wait_gone(path: &str, ms: u32) -> Result<(), Errno> {
+    let start = std::time::Instant::now();
+    while rustix::fs::stat(path).is_ok() {
+        if start.elapsed().as_millis() >= u128::from(ms) {
+            return Err(Errno::TIMEDOUT);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// The outcome of a job: on failure, the index of the step that failed.
 #[derive(Clone, Copy, Debug)]
 pub struct Done {
     pub token: u32,
-    pub result: Result<(), Errno>,
+    pub result: Result<(), (u8, Errno)>,
 }
 
 /// Jobs queued at most.
@@ -51,7 +97,7 @@ impl Worker {
             .stack_size(64 * 1024)
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
-                    let result = crate::sys::write_file(job.path.as_str(), job.value.as_str());
+                    let result = job.run();
                     if tx.send(Done { token: job.token, result }).is_err() {
                         break;
                     }

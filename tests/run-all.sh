@@ -48,8 +48,10 @@ vmgroup() { # NAME GUEST_SCRIPT [ARGS...]
 vmgroup foundation tests/vm/scenarios/foundation.sh
 vmgroup rebuild tests/vm/scenarios/rebuild.sh
 vmgroup protocol tests/vm/scenarios/protocol.sh
+vmgroup takeover tests/vm/scenarios/takeover.sh
 grep -E '^  redone ' "$OUT/rebuild/console.log" || true
 grep -E '^  hostile ' "$OUT/protocol/console.log" || true
+grep -E 'write-pending during the takeovers' "$OUT/takeover/console.log" || true
 
 echo "${pass} passed, ${failn} failed${failed:+ (${failed[*]})}"
 [ "$failn" = 0 ]

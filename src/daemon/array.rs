@@ -80,7 +80,9 @@ pub enum OpenArrayError {
 
 impl Array {
     /// Open everything needed to monitor `devnm`, volume `inst`.
-    pub fn open(devnm: &str, inst: u32) -> Result<Array, OpenArrayError> {
+    /// `keep_delay`: the safe-mode delay was just restored after a takeover;
+    /// leave it as it is.
+    pub fn open(devnm: &str, inst: u32, keep_delay: bool) -> Result<Array, OpenArrayError> {
         let geom = array_geom(devnm).ok_or(OpenArrayError::Geometry)?;
         if geom.level <= 0 {
             return Err(OpenArrayError::NotMonitored);
@@ -119,7 +121,9 @@ impl Array {
         };
         let mut word = String::<16>::new();
         let _ = core::fmt::write(&mut word, format_args!("{}.{:03}", delay / 1000, delay % 1000));
-        let _ = safe_mode_delay.write(word.as_str());
+        if !keep_delay {
+            let _ = safe_mode_delay.write(word.as_str());
+        }
         let missing = slots.len() < geom.raid_disks as usize;
         let ctx = ArrayCtx {
             inst,

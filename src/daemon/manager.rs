@@ -320,6 +320,7 @@ impl Daemon {
                 array.check_degraded = true;
             }
             info!("{}: monitoring {} (volume {})", self.devnm, array.devnm, array.mon.ctx.inst);
+            self.new_arrays = true;
             if self.arrays.try_push(array).is_err() {
                 error!("{}: too many arrays; one is not monitored", self.devnm);
             }

@@ -6,6 +6,7 @@ pub mod control;
 mod manager;
 pub mod start;
 pub mod sysfs;
+pub mod takeover;
 
 use crate::imsm::{DiskInfo, DiskSource, Imsm, LoadNote};
 use crate::mdstat;
@@ -79,8 +80,14 @@ pub struct Daemon {
     /// New arrays whose rebuilding members the helper thread is putting
     /// back at their checkpoints; monitored once that is done.
     resuming: ArrayVec<manager::Resuming, MAX_ARRAYS>,
+    /// Safe-mode delays restored after a takeover, kept at discovery.
+    pub kept_delays: takeover::Delays,
     /// Re-read /proc/mdstat on the next pass.
     rescan: bool,
+    /// An array was added since the last monitor pass: it may already wait
+    /// in write-pending (its notification came before we opened it), so it
+    /// gets a pass before the loop sleeps.
+    new_arrays: bool,
     pub run_dir: &'static str,
 }
 
@@ -155,7 +162,9 @@ impl Daemon {
             next_token: 0,
             retry_removal: false,
             resuming: ArrayVec::new(),
+            kept_delays: takeover::Delays::new(),
             rescan: true,
+            new_arrays: false,
             run_dir,
         })
     }
@@ -271,10 +280,15 @@ impl Daemon {
                 warn!("{}: {}: no volume {} in the metadata", self.devnm, e.devnm, inst);
                 continue;
             }
-            match Array::open(&e.devnm, inst as u32) {
+            let kept = self.kept_delays.iter().position(|(d, _)| d.as_str() == e.devnm.as_str());
+            if let Some(k) = kept {
+                self.kept_delays.remove(k);
+            }
+            match Array::open(&e.devnm, inst as u32, kept.is_some()) {
                 Ok(a) => {
                     let Some(a) = self.start_resume(a) else { continue };
                     info!("{}: monitoring {} (volume {})", self.devnm, a.devnm, inst);
+                    self.new_arrays = true;
                     if self.arrays.try_push(a).is_err() {
                         error!("{}: too many arrays; {} not monitored", self.devnm, e.devnm);
                     }
@@ -374,6 +388,9 @@ impl Daemon {
                 return code;
             }
             first = false;
+            if core::mem::take(&mut self.new_arrays) {
+                continue;
+            }
             let timeout = if self.arrays.is_empty() {
                 Some(rustix::time::Timespec { tv_sec: 0, tv_nsec: 20_000_000 })
             } else if self.retry_removal {

@@ -219,20 +219,27 @@ fn daemon_main(devnm: &str, opts: &Options, run_dir: &'static str, version: &str
     let _ = rustix::fs::mkdir(run_dir, rustix::fs::Mode::from_bits_truncate(0o755));
     let mut control = Control::new(run_dir, devnm, version);
     // Another instance?
+    let mut kept = super::takeover::Delays::new();
     if let Some(pid) = read_pid(control.pid_path.as_str()) {
-        if pid_alive(pid) && pid != rustix::process::getpid().as_raw_nonzero().get() {
-            if !opts.takeover {
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        if pid != me && pid_alive(pid) && super::takeover::is_mdmon(pid) {
+            if !opts.takeover && super::takeover::ping(control.sock_path.as_str(), std::time::Duration::from_secs(20)) {
                 error!("{devnm} already managed (pid {pid})");
                 return exit::CANNOT_MONITOR;
             }
-            error!("{devnm}: --takeover is not implemented yet (pid {pid} still running)");
-            return exit::CANNOT_MONITOR;
+            // --takeover, or an instance that no longer answers: replace it,
+            // and only read the metadata once it is gone.
+            let delays = super::takeover::read_delays(devnm);
+            if !super::takeover::retire(devnm, pid) {
+                error!("{devnm}: cannot take over from pid {pid}");
+                return exit::CANNOT_MONITOR;
+            }
+            super::takeover::restore_delays(&delays);
+            kept = delays;
         }
-        // A stale pid file from an instance that is gone.
-        control.remove_files();
-    } else {
-        control.remove_files();
     }
+    // Whatever was there is stale now (the old instance leaves its files).
+    control.remove_files();
     let _ = rustix::process::chdir("/");
     let disks = match open_disks(devnm) {
         Ok(d) => d,
@@ -261,6 +268,7 @@ fn daemon_main(devnm: &str, opts: &Options, run_dir: &'static str, version: &str
             return exit::CANNOT_MONITOR;
         }
     };
+    daemon.kept_delays = kept;
     if let Err(e) = signal::lock_memory() {
         warn!("{devnm}: mlockall failed: {e}");
     }

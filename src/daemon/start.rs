@@ -272,7 +272,15 @@ fn daemon_main(devnm: &str, opts: &Options, run_dir: &'static str, version: &str
     if let Err(e) = signal::lock_memory() {
         warn!("{devnm}: mlockall failed: {e}");
     }
+    // Ready: the metadata is loaded and the socket listens (connections
+    // queue until the loop, entered next, accepts them).
     notify_parent(pipe_w, exit::OK);
+    if opts.foreground {
+        let mut msg = heapless::String::<48>::new();
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        let _ = core::fmt::write(&mut msg, format_args!("READY=1\nMAINPID={pid}"));
+        sys::notify::notify(msg.as_str());
+    }
     if !opts.foreground {
         let _ = rustix::process::setsid();
         redirect_stdio();

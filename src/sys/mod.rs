@@ -4,6 +4,7 @@
 
 pub mod aio;
 pub mod log;
+pub mod notify;
 pub mod signal;
 pub mod worker;
 

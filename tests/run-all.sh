@@ -49,6 +49,16 @@ vmgroup foundation tests/vm/scenarios/foundation.sh
 vmgroup rebuild tests/vm/scenarios/rebuild.sh
 vmgroup protocol tests/vm/scenarios/protocol.sh
 vmgroup takeover tests/vm/scenarios/takeover.sh
+# Full boots from an IMSM RAID1 root (mkinitramfs with our hook).
+echo "=== boot"
+bash tests/vm/boot.sh "$OUT/boot" > "$OUT/boot.log" 2>&1
+rc=$?
+grep -E '^(ok|FAIL) |boot rebuild' "$OUT/boot.log"
+p=$(grep -cE '^ok ' "$OUT/boot.log"); f=$(grep -cE '^FAIL ' "$OUT/boot.log")
+pass=$((pass + p)); failn=$((failn + f))
+[ "$f" -gt 0 ] && failed+=(boot)
+if [ $rc != 0 ] && [ "$f" = 0 ]; then failn=$((failn + 1)); failed+=("boot(rc=$rc)"); tail -n 40 "$OUT/boot.log"; fi
+
 grep -E '^  redone ' "$OUT/rebuild/console.log" || true
 grep -E '^  hostile ' "$OUT/protocol/console.log" || true
 grep -E 'write-pending during the takeovers' "$OUT/takeover/console.log" || true

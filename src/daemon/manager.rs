@@ -236,10 +236,18 @@ impl Daemon {
         let mut jobs = ArrayVec::new();
         for (i, s) in a.mon.ctx.slots.iter().enumerate() {
             let Some(pos) = self.md.resume_position(&a.mon.ctx, s.slot) else { continue };
+            let kname = &a.members[i].kname;
             if s.recovery_start >= pos {
+                // mdadm already started it there (it does for a single
+                // rebuilding member).
+                if s.recovery_start < crate::md::MAX_SECTOR {
+                    info!(
+                        "{}: {}: rebuild of slot {} ({kname}) resumes at sector {} (checkpoint {pos}, set by mdadm)",
+                        self.devnm, a.devnm, s.slot, s.recovery_start
+                    );
+                }
                 continue;
             }
-            let kname = &a.members[i].kname;
             let Some(job) = readd_job(&a.devnm, kname, s, pos, self.next_token.wrapping_add(1)) else {
                 warn!("{}: {}: cannot read the geometry of {kname}; its rebuild restarts", self.devnm, a.devnm);
                 continue;

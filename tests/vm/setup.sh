@@ -2,7 +2,8 @@
 # Install what the VM tests need on a Debian bookworm machine (run as root).
 # Idempotent; quick when everything is present.
 set -euo pipefail
-PKGS=(qemu-system-x86 linux-image-amd64 mdadm busybox-static cpio bc file python3 kmod util-linux)
+PKGS=(qemu-system-x86 linux-image-amd64 mdadm busybox-static cpio bc file python3 kmod util-linux
+	initramfs-tools e2fsprogs zstd)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -10,7 +10,8 @@
 # Exit status: the guest script's status; 124 on timeout; 125 if the guest
 # never reported one.
 # Env: VM_KERNEL=/boot/vmlinuz-... to pick a kernel; VM_QUIET=1 to not echo
-# the console to stdout; VM_SMP (default 2); VM_APPEND (extra kernel args).
+# the console to stdout; VM_SMP (default 2); VM_APPEND (extra kernel args);
+# VM_QEMU_ARGS (extra qemu arguments, split on spaces, e.g. -drive ...).
 # Note: the guest mounts tmpfs on /tmp and /run, so host files there are
 # invisible in the guest; keep guest scripts elsewhere (e.g. in the repo).
 set -euo pipefail
@@ -21,12 +22,12 @@ while getopts "m:t:h" opt; do
 	case $opt in
 	m) MEM=$OPTARG ;;
 	t) TIMEOUT=$OPTARG ;;
-	*) sed -n '2,14p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,15p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 if [ $# -lt 2 ]; then
-	sed -n '2,14p' "$0" >&2
+	sed -n '2,15p' "$0" >&2
 	exit 2
 fi
 OUTDIR=$1
@@ -131,6 +132,8 @@ QEMU=(qemu-system-x86_64
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$OUTDIR,mount_tag=out,security_model=none,multidevs=remap"
 )
+# shellcheck disable=SC2206
+[ -n "${VM_QEMU_ARGS:-}" ] && QEMU+=(${VM_QEMU_ARGS})
 start=$(date +%s.%N)
 set +e
 if [ -n "${VM_QUIET:-}" ]; then

@@ -54,6 +54,29 @@ unmkinitramfs "$OUT/initrd.img" "$OUT/unpacked" || die "unmkinitramfs"
 m=$(find "$OUT/unpacked" -path '*sbin/mdmon' -type f | head -n1)
 cmp -s "$m" "$RS"; result "initramfs-carries-mdmon-rs" $?
 
+# 2b. A dracut image (Fedora-like systems) with our module on top of mdraid,
+# from a copy of dracut's module tree (the host's is left alone).
+DRACUT_IMG=
+if command -v dracut >/dev/null 2>&1; then
+	D=$OUT/dracut
+	rm -rf "$D"; mkdir -p "$D/conf.d"
+	cp -a /usr/lib/dracut "$D/base"
+	cp -rL initramfs/dracut/70mdmon-rs "$D/base/modules.d/"
+	if MDMON_RS=$RS dracutbasedir=$D/base dracut --force --no-hostonly --no-hostonly-cmdline --no-early-microcode \
+		--conf /dev/null --confdir "$D/conf.d" -o systemd \
+		-m "base rootfs-block udev-rules kernel-modules mdraid mdmon-rs shutdown" \
+		--add-drivers "virtio_blk virtio_pci raid1 md_mod ext4" \
+		--include "$REPO/tests/vm/boot/imsm-test.rules" /etc/udev/rules.d/00-imsm-test.rules \
+		"$D/initrd.img" "$KVER" > "$D/dracut.log" 2>&1; then
+		DRACUT_IMG=$D/initrd.img
+		rm -rf "$D/x"; mkdir -p "$D/x"
+		(cd "$D/x" && zcat ../initrd.img | cpio -idm --quiet 2>/dev/null)
+		cmp -s "$D/x/usr/sbin/mdmon" "$RS"; result "dracut-image-carries-mdmon-rs" $?
+	else
+		tail -n 20 "$D/dracut.log"; result "dracut-image" 1
+	fi
+fi
+
 # 3. The disks, prepared in a VM like an installer would.
 rm -f "$OUT/d0.img" "$OUT/d1.img"
 truncate -s 160M "$OUT/d0.img" "$OUT/d1.img"
@@ -64,12 +87,12 @@ VM_QUIET=1 VM_QEMU_ARGS=$DRIVES tests/vm/vm.sh -t 300 "$OUT/prepare" tests/vm/bo
 # 4. The boots.
 BIOS=()
 for d in /usr/share/qemu /usr/share/seabios; do [ -r "$d/qboot.rom" ] && { BIOS=(-bios "$d/qboot.rom"); break; }; done
-boot() { # PHASE EXTRA_APPEND
-	local log=$OUT/boot$1.log
+boot() { # PHASE EXTRA_APPEND [INITRD]
+	local log=$OUT/boot$1${3:+-dracut}.log
 	# shellcheck disable=SC2086
 	timeout -k 10 400 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 "${BIOS[@]}" \
 		-display none -monitor none -serial stdio -no-reboot -nodefaults -vga none \
-		-kernel "$KERNEL" -initrd "$OUT/initrd.img" $DRIVES \
+		-kernel "$KERNEL" -initrd "${3:-$OUT/initrd.img}" $DRIVES \
 		-append "console=ttyS0 root=UUID=$UUID ro panic=-1 init=/sbin/init IMSM_NO_PLATFORM=1 IMSM_DEVNAME_AS_SERIAL=1 bootphase=$1 $2" \
 		</dev/null > "$log" 2>&1
 	grep -a 'BOOT: ' "$log" | sed 's/^/  /'
@@ -80,6 +103,9 @@ boot() { # PHASE EXTRA_APPEND
 	return $rc
 }
 boot 1 ""; result "boot-takeover-write-clean-shutdown" $?
+if [ -n "$DRACUT_IMG" ]; then
+	boot 1 "rd.auto=1 rd.retry=10" "$DRACUT_IMG"; result "boot-dracut-takeover-write-clean-shutdown" $?
+fi
 boot 2 ""; result "boot-no-resync-then-rebuild-poweroff" $?
 boot 3 "md_speed=1000"; rc=$?
 stopped=$(grep -a 'BOOT: stopped-at' "$OUT/boot2.log" | tr -d '\r' | awk '{print $3}')

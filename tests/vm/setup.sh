@@ -3,7 +3,7 @@
 # Idempotent; quick when everything is present.
 set -euo pipefail
 PKGS=(qemu-system-x86 linux-image-amd64 mdadm busybox-static cpio bc file python3 kmod util-linux
-	initramfs-tools e2fsprogs zstd)
+	initramfs-tools e2fsprogs zstd dracut-core pigz)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

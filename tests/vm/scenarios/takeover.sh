@@ -88,10 +88,35 @@ sc_restart_with_write_waiting() {
 	wait_for "/sys/block/$vol/md/array_state" clean 20 || fail "not clean afterwards"
 }
 
+# Under systemd (Type=notify, --foreground): READY=1 arrives only when the
+# control socket answers; MAINPID is the daemon. (Ours only: Debian's C
+# mdmon 4.2 sends no notification.)
+sc_notify_ready() {
+	local disks vol ctr pid out
+	disks=$(mkdisks 2 64)
+	vol=$(imsm_create vol0 1 2 $disks)
+	ctr=$(md_name /dev/md/imsm0)
+	check_mdmon "$ctr"
+	out=/tmp/notify.out
+	python3 "$VM_REPO/tests/vm/tools/notify_listener.py" /run/notify.sock "/run/mdadm/$ctr.sock" > "$out" &
+	local listener=$!
+	wait_for "$out" listening 10 || fail "listener not ready"
+	NOTIFY_SOCKET=/run/notify.sock "$RS_BIN" --foreground --takeover "$ctr" &
+	pid=$!
+	wait $listener || fail "no READY=1 within 30 s"
+	log "$(tail -n1 "$out")"
+	check_eq "$(tail -n1 "$out")" "READY pid=$pid ping=ok" "notification"
+	check_mdmon "$ctr"
+	check_eq "$(mdmon_pid "$ctr")" "$pid" "pid file"
+	dd if=/dev/zero of="/dev/$vol" bs=4k count=1 oflag=direct status=none || fail "write"
+}
+
 for impl in c rs; do
 	use_impl $impl
 	run_scenario restart-write-waiting sc_restart_with_write_waiting
 done
+IMPL=rs
+run_scenario notify-ready sc_notify_ready
 IMPL=c
 run_scenario takeover-c-rs-c sc_chain c rs
 IMPL=rs

@@ -49,6 +49,7 @@ vmgroup foundation tests/vm/scenarios/foundation.sh
 vmgroup rebuild tests/vm/scenarios/rebuild.sh
 vmgroup protocol tests/vm/scenarios/protocol.sh
 vmgroup takeover tests/vm/scenarios/takeover.sh
+VM_SYSTEMD=1 vmgroup systemd tests/vm/scenarios/systemd.sh
 # Full boots from an IMSM RAID1 root (mkinitramfs with our hook).
 echo "=== boot"
 bash tests/vm/boot.sh "$OUT/boot" > "$OUT/boot.log" 2>&1

@@ -32,6 +32,32 @@ fi
 . /out/cmd
 export VM_REPO VM_OUT=/out
 cd "$VM_REPO" || cd /
+if [ "${VM_SYSTEMD:-}" = 1 ]; then
+	# Hand PID 1 to systemd; the script runs as a oneshot service (nothing
+	# else is started: no udev, no journald) that records its status and
+	# powers off.
+	printf '%q ' "$@" > /etc/vm-test.args
+	cat > /etc/systemd/system/vm-test.service <<EOS
+[Unit]
+Description=VM test script
+DefaultDependencies=no
+[Service]
+Type=oneshot
+Environment=VM_REPO=$VM_REPO VM_OUT=/out PATH=$PATH HOME=/root LANG=C.UTF-8
+ExecStart=/bin/bash -c 'echo "=== guest-init: running under systemd (uptime \$(cut -d" " -f1 /proc/uptime)s)"; eval bash \$(cat /etc/vm-test.args) </dev/null; rc=\$?; echo "=== guest-init: exit status \$rc"; echo \$rc > /out/rc.tmp && mv /out/rc.tmp /out/rc; sync; echo o > /proc/sysrq-trigger'
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/ttyS0
+EOS
+	cat > /etc/systemd/system/vm-test.target <<EOS
+[Unit]
+Description=VM test
+DefaultDependencies=no
+Wants=vm-test.service
+EOS
+	ln -sf vm-test.target /etc/systemd/system/default.target
+	exec /lib/systemd/systemd --system --log-target=console --log-level=warning
+fi
 echo "=== guest-init: running $* (uptime $(cut -d' ' -f1 /proc/uptime)s)"
 bash "$@" </dev/null
 rc=$?

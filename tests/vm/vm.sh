@@ -11,7 +11,8 @@
 # never reported one.
 # Env: VM_KERNEL=/boot/vmlinuz-... to pick a kernel; VM_QUIET=1 to not echo
 # the console to stdout; VM_SMP (default 2); VM_APPEND (extra kernel args);
-# VM_QEMU_ARGS (extra qemu arguments, split on spaces, e.g. -drive ...).
+# VM_QEMU_ARGS (extra qemu arguments, split on spaces, e.g. -drive ...);
+# VM_SYSTEMD=1 runs the script as a service under systemd as PID 1.
 # Note: the guest mounts tmpfs on /tmp and /run, so host files there are
 # invisible in the guest; keep guest scripts elsewhere (e.g. in the repo).
 set -euo pipefail
@@ -22,12 +23,12 @@ while getopts "m:t:h" opt; do
 	case $opt in
 	m) MEM=$OPTARG ;;
 	t) TIMEOUT=$OPTARG ;;
-	*) sed -n '2,15p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,16p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 if [ $# -lt 2 ]; then
-	sed -n '2,15p' "$0" >&2
+	sed -n '2,16p' "$0" >&2
 	exit 2
 fi
 OUTDIR=$1
@@ -112,6 +113,7 @@ fi
 rm -f "$OUTDIR/rc" "$OUTDIR/rc.tmp"
 {
 	printf 'VM_REPO=%q\n' "$REPO"
+	printf 'VM_SYSTEMD=%q\n' "${VM_SYSTEMD:-}"
 	printf 'set --'
 	printf ' %q' "$SCRIPT" "$@"
 	printf '\n'

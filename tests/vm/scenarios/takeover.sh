@@ -115,8 +115,30 @@ for impl in c rs; do
 	use_impl $impl
 	run_scenario restart-write-waiting sc_restart_with_write_waiting
 done
+# What dracut's shutdown initramfs runs: `mdmon --takeover --all` replaces
+# the instance of every container (two here, served by the C mdmon).
+sc_takeover_all() {
+	local d1 d2 c1 c2 p1 p2
+	use_impl c
+	d1=$(mkdisks 2 64 a)
+	d2=$(mkdisks 2 64 b)
+	imsm_create vol0 1 2 $d1 >/dev/null
+	IMSM_CONTAINER=imsm1 imsm_create vol1 1 2 $d2 >/dev/null
+	c1=$(md_name /dev/md/imsm0); c2=$(md_name /dev/md/imsm1)
+	check_mdmon "$c1"; check_mdmon "$c2"
+	p1=$(mdmon_pid "$c1"); p2=$(mdmon_pid "$c2")
+	use_impl rs
+	run "$RS_BIN" --takeover --all
+	check_mdmon "$c1"; check_mdmon "$c2"
+	kill -0 "$p1" 2>/dev/null && fail "old instance $p1 still running"
+	kill -0 "$p2" 2>/dev/null && fail "old instance $p2 still running"
+	check_eq "$(count_mdmons)" 2 "mdmon instances"
+	dd if=/dev/zero of=/dev/md/vol1 bs=4k count=1 oflag=direct status=none || fail "write"
+}
+
 IMPL=rs
 run_scenario notify-ready sc_notify_ready
+run_scenario takeover-all sc_takeover_all
 IMPL=c
 run_scenario takeover-c-rs-c sc_chain c rs
 IMPL=rs

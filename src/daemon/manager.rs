@@ -108,9 +108,13 @@ impl Daemon {
             };
             let Ok(size_bytes) = sys::block_size_bytes(&fd) else { continue };
             let sector_size = sys::logical_sector_size(&fd).unwrap_or(512);
-            let Some(serial) = disk_serial(&d.kname, dev.major, dev.minor) else {
-                warn!("{}: no serial for new disk {}", self.devnm, d.kname);
-                continue;
+            let serial = match disk_serial(&d.kname, dev.major, dev.minor) {
+                Some(s) => s,
+                None if self.format == super::start::Format::Ddf => [0u8; 16],
+                None => {
+                    warn!("{}: no serial for new disk {}", self.devnm, d.kname);
+                    continue;
+                }
             };
             let geom = DiskGeom { size_bytes, sector_size };
             if self.md.add_disk(NewDisk { dev, serial, geom }) {

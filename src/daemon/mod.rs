@@ -61,6 +61,9 @@ impl DiskSource for Disks<'_> {
 /// The running daemon's state.
 pub struct Daemon {
     pub devnm: String<32>,
+    /// The container's metadata format (the shell needs it only to know
+    /// whether disks must have serial numbers).
+    pub format: start::Format,
     pub md: Box<dyn Metadata>,
     pub disks: ArrayVec<Disk, MAX_DISKS>,
     pub arrays: ArrayVec<Array, MAX_ARRAYS>,
@@ -117,13 +120,19 @@ impl Daemon {
     /// Load the container's metadata from its member disks.
     pub fn load(
         devnm: &str,
+        format: start::Format,
         disks: ArrayVec<Disk, MAX_DISKS>,
     ) -> Result<(Box<dyn Metadata>, ArrayVec<Disk, MAX_DISKS>), ()> {
         let mut notes = Vec::new();
-        let r = Imsm::load(&mut Disks(&disks), &mut notes);
+        let r: Result<Box<dyn Metadata>, std::string::String> = match format {
+            start::Format::Imsm => {
+                Imsm::load(&mut Disks(&disks), &mut notes).map(|m| m as Box<dyn Metadata>).map_err(|e| e.to_string())
+            }
+            start::Format::Ddf => Err("DDF is not supported by this build yet".into()),
+        };
         log_notes(devnm, &disks, &notes);
         match r {
-            Ok(im) => Ok((im, disks)),
+            Ok(md) => Ok((md, disks)),
             Err(e) => {
                 error!("{devnm}: cannot load metadata: {e}");
                 Err(())
@@ -148,6 +157,7 @@ impl Daemon {
         let _ = name.push_str(devnm);
         Ok(Daemon {
             devnm: name,
+            format: start::Format::Imsm,
             md,
             disks,
             arrays: ArrayVec::new(),

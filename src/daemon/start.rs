@@ -65,8 +65,16 @@ pub fn resolve_container(name: &str) -> Result<String<32>, std::string::String> 
     from_sysfs(devnm).ok_or_else(|| format!("{p} does not appear to be an md device"))
 }
 
-/// Check that `devnm` is an IMSM container; returns a message if not.
-fn check_container(devnm: &str) -> Result<(), std::string::String> {
+/// The metadata formats mdmon serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Imsm,
+    Ddf,
+}
+
+/// Check that `devnm` is a container with metadata we serve; returns its
+/// format, or a message if not.
+fn check_container(devnm: &str) -> Result<Format, std::string::String> {
     let mut buf = [0u8; 64];
     let mv = read_text(path(format_args!("/sys/block/{devnm}/md/metadata_version")).as_str(), &mut buf)
         .map_err(|_| format!("failed to load sysfs info for {devnm}"))?;
@@ -82,10 +90,11 @@ fn check_container(devnm: &str) -> Result<(), std::string::String> {
     if !level.is_empty() {
         return Err(format!("{devnm} is not a container - cannot monitor"));
     }
-    if fmt != "imsm" {
-        return Err(format!("{devnm} uses unsupported metadata: {fmt}"));
+    match fmt.as_str() {
+        "imsm" => Ok(Format::Imsm),
+        "ddf" => Ok(Format::Ddf),
+        _ => Err(format!("{devnm} uses unsupported metadata: {fmt}")),
     }
-    Ok(())
 }
 
 /// The serial IMSM records for a disk.
@@ -132,8 +141,9 @@ pub fn normalise_serial(raw: &[u8]) -> crate::imsm::Serial {
     out
 }
 
-/// Open the container's member disks.
-fn open_disks(devnm: &str) -> Result<ArrayVec<Disk, MAX_DISKS>, std::string::String> {
+/// Open the container's member disks. IMSM names disks by serial number, so
+/// a disk without one is left out there; DDF does not need it.
+fn open_disks(devnm: &str, format: Format) -> Result<ArrayVec<Disk, MAX_DISKS>, std::string::String> {
     let devs = md_devs(devnm).map_err(|e| format!("failed to load sysfs info for {devnm}: {e}"))?;
     let mut disks = ArrayVec::new();
     for d in devs {
@@ -147,12 +157,16 @@ fn open_disks(devnm: &str) -> Result<ArrayVec<Disk, MAX_DISKS>, std::string::Str
         };
         let size_bytes = sys::block_size_bytes(&fd).map_err(|e| format!("{}: size: {e}", d.kname))?;
         let sector_size = sys::logical_sector_size(&fd).unwrap_or(512);
-        let Some(serial) = disk_serial(&d.kname, dev.major, dev.minor) else {
-            warn!(
-                "{devnm}: failed to retrieve serial for {} (set IMSM_DEVNAME_AS_SERIAL=1 for disks without one)",
-                d.kname
-            );
-            continue;
+        let serial = match disk_serial(&d.kname, dev.major, dev.minor) {
+            Some(s) => s,
+            None if format == Format::Ddf => [0u8; 16],
+            None => {
+                warn!(
+                    "{devnm}: failed to retrieve serial for {} (set IMSM_DEVNAME_AS_SERIAL=1 for disks without one)",
+                    d.kname
+                );
+                continue;
+            }
         };
         let disk = Disk { dev, kname: d.kname.clone(), fd, geom: DiskGeom { size_bytes, sector_size }, serial };
         if disks.try_push(disk).is_err() {
@@ -212,10 +226,13 @@ fn daemon_main(devnm: &str, opts: &Options, run_dir: &'static str, version: &str
             warn!("{devnm}: cannot mark argv[0] with '@': {e}");
         }
     }
-    if let Err(msg) = check_container(devnm) {
-        error!("{msg}");
-        return exit::CANNOT_MONITOR;
-    }
+    let format = match check_container(devnm) {
+        Ok(f) => f,
+        Err(msg) => {
+            error!("{msg}");
+            return exit::CANNOT_MONITOR;
+        }
+    };
     let _ = rustix::fs::mkdir(run_dir, rustix::fs::Mode::from_bits_truncate(0o755));
     let mut control = Control::new(run_dir, devnm, version);
     // Another instance?
@@ -241,14 +258,14 @@ fn daemon_main(devnm: &str, opts: &Options, run_dir: &'static str, version: &str
     // Whatever was there is stale now (the old instance leaves its files).
     control.remove_files();
     let _ = rustix::process::chdir("/");
-    let disks = match open_disks(devnm) {
+    let disks = match open_disks(devnm, format) {
         Ok(d) => d,
         Err(msg) => {
             error!("{msg}");
             return exit::CANNOT_MONITOR;
         }
     };
-    let Ok((md, disks)) = Daemon::load(devnm, disks) else {
+    let Ok((md, disks)) = Daemon::load(devnm, format, disks) else {
         error!("Cannot load metadata for {devnm}");
         return exit::CANNOT_MONITOR;
     };
@@ -269,6 +286,7 @@ fn daemon_main(devnm: &str, opts: &Options, run_dir: &'static str, version: &str
         }
     };
     daemon.kept_delays = kept;
+    daemon.format = format;
     if let Err(e) = signal::lock_memory() {
         warn!("{devnm}: mlockall failed: {e}");
     }

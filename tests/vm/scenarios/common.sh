@@ -37,6 +37,18 @@ check_mdmon() {
 	[ -S "/run/mdadm/$1.sock" ] || fail "no socket for $1"
 }
 
+# A 2-disk RAID1 volume served by the current mdmon, with a 50 ms safe-mode
+# delay, written once and back to clean. Sets DISKS, VOL, CTR.
+raid1_clean_fast() {
+	DISKS=$(mkdisks 2 64)
+	VOL=$(imsm_create vol0 1 2 $DISKS)
+	CTR=$(md_name /dev/md/imsm0)
+	check_mdmon "$CTR"
+	echo 0.05 > "/sys/block/$VOL/md/safe_mode_delay"
+	dd if=/dev/zero of="/dev/$VOL" bs=4k count=1 oflag=direct status=none
+	wait_for "/sys/block/$VOL/md/array_state" clean 30 || fail "not clean"
+}
+
 # examine_norm DEV: mdadm --examine without the fields that differ run to run
 examine_norm() {
 	mdadm --examine "$1" 2>&1 | grep -vE '^ *(Orig Family|Family|Generation|Checksum|UUID|Creation Time|/dev/)' \

@@ -19,15 +19,10 @@ count_mdmons() {
 }
 
 sc_chain() { # FIRST SECOND
-	local first=$1 second=$2 disks vol ctr pid
+	local first=$1 second=$2 pid
 	use_impl "$first"
-	disks=$(mkdisks 2 64)
-	vol=$(imsm_create vol0 1 2 $disks)
-	ctr=$(md_name /dev/md/imsm0)
-	check_mdmon "$ctr"
-	echo 0.05 > "/sys/block/$vol/md/safe_mode_delay"
-	dd if=/dev/zero of="/dev/$vol" bs=4k count=1 oflag=direct status=none
-	wait_for "/sys/block/$vol/md/array_state" clean 30 || fail "not clean"
+	raid1_clean_fast
+	local disks=$DISKS vol=$VOL ctr=$CTR
 	"$BENCH" "/dev/$vol" 60 > /tmp/lat &
 	local writer=$!
 	sleep 1
@@ -65,14 +60,9 @@ sc_chain() { # FIRST SECOND
 # until a new mdmon starts: the new instance must handle the state it finds
 # (no notification will come for it).
 sc_restart_with_write_waiting() {
-	local disks vol ctr pid
-	disks=$(mkdisks 2 64)
-	vol=$(imsm_create vol0 1 2 $disks)
-	ctr=$(md_name /dev/md/imsm0)
-	check_mdmon "$ctr"
-	echo 0.05 > "/sys/block/$vol/md/safe_mode_delay"
-	dd if=/dev/zero of="/dev/$vol" bs=4k count=1 oflag=direct status=none
-	wait_for "/sys/block/$vol/md/array_state" clean 30 || fail "not clean"
+	local pid
+	raid1_clean_fast
+	local vol=$VOL ctr=$CTR
 	pid=$(mdmon_pid "$ctr")
 	kill -KILL "$pid"
 	timeout 60 dd if=/dev/urandom of="/dev/$vol" bs=4k count=1 oflag=direct status=none &

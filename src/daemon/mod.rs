@@ -122,7 +122,7 @@ impl Daemon {
         devnm: &str,
         format: start::Format,
         disks: ArrayVec<Disk, MAX_DISKS>,
-    ) -> Result<(Box<dyn Metadata>, ArrayVec<Disk, MAX_DISKS>), ()> {
+    ) -> Option<(Box<dyn Metadata>, ArrayVec<Disk, MAX_DISKS>)> {
         let mut notes = Vec::new();
         let r: Result<Box<dyn Metadata>, std::string::String> = match format {
             start::Format::Imsm => {
@@ -132,10 +132,10 @@ impl Daemon {
         };
         log_notes(devnm, &disks, &notes);
         match r {
-            Ok(md) => Ok((md, disks)),
+            Ok(md) => Some((md, disks)),
             Err(e) => {
                 error!("{devnm}: cannot load metadata: {e}");
-                Err(())
+                None
             }
         }
     }

@@ -265,7 +265,7 @@ fn daemon_main(devnm: &str, opts: &Options, run_dir: &'static str, version: &str
             return exit::CANNOT_MONITOR;
         }
     };
-    let Ok((md, disks)) = Daemon::load(devnm, format, disks) else {
+    let Some((md, disks)) = Daemon::load(devnm, format, disks) else {
         error!("Cannot load metadata for {devnm}");
         return exit::CANNOT_MONITOR;
     };

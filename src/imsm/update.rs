@@ -264,6 +264,42 @@ mod tests {
         }
     }
 
+    /// Every record type, well formed, then cut at every shorter length:
+    /// the cut ones are refused as truncated (never read past the end).
+    #[test]
+    fn every_record_truncated_is_refused() {
+        let mut rename = rec(&[kind::RENAME_ARRAY]);
+        rename.extend_from_slice(b"vol\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        rename.extend_from_slice(&0u32.to_le_bytes());
+        let records: [(u32, Vec<u8>); 8] = [
+            (kind::KILL_ARRAY, rec(&[kind::KILL_ARRAY, 1])),
+            (kind::RENAME_ARRAY, rename),
+            (kind::RESHAPE_CONTAINER_DISKS, rec(&[kind::RESHAPE_CONTAINER_DISKS, 2, 3, 0])),
+            (kind::RESHAPE_MIGRATION, rec(&[kind::RESHAPE_MIGRATION, 0, 0, 0, 5, 0, 0, 0])),
+            (kind::TAKEOVER, rec(&[kind::TAKEOVER, 0, 1])),
+            (kind::GENERAL_MIGRATION_CHECKPOINT, rec(&[kind::GENERAL_MIGRATION_CHECKPOINT, 0, 9, 0])),
+            (kind::SIZE_CHANGE, rec(&[kind::SIZE_CHANGE, 0, 4096, 0])),
+            (kind::RWH_POLICY, rec(&[kind::RWH_POLICY, 1, 0])),
+        ];
+        for (t, r) in &records {
+            assert!(decode(r).is_ok(), "type {t} well formed: {:?}", decode(r));
+            for cut in 0..r.len() {
+                match decode(&r[..cut]) {
+                    Err(UpdateError::Empty) => assert!(cut < 4),
+                    Err(UpdateError::TooShort { kind, len, need }) => {
+                        assert_eq!((kind, len), (*t, cut));
+                        assert_eq!(need, r.len(), "type {t}: minimum length");
+                    }
+                    other => panic!("type {t} cut at {cut}: {other:?}"),
+                }
+            }
+            // Trailing bytes (a newer mdadm's longer record) are tolerated.
+            let mut long = r.clone();
+            long.extend_from_slice(&[0u8; 64]);
+            assert!(decode(&long).is_ok(), "type {t} with trailing bytes");
+        }
+    }
+
     #[test]
     fn garbage_never_panics() {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;

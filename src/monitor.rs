@@ -212,6 +212,32 @@ pub fn read_and_act(mon: &mut ArrayMon, inp: &Inputs, md: &mut dyn Metadata) -> 
     act
 }
 
+/// Quiet poll timeouts (no notification for a whole watchdog period) an
+/// `active` array may see before its safe-mode timer is re-armed.
+pub const WATCHDOG_TICKS: u8 = 2;
+
+/// The watchdog's decision for one array after a quiet poll timeout:
+/// the new tick count, and whether to re-arm md's safe-mode timer.
+///
+/// md leaves `active` only when its safe-mode timer fires after the last
+/// write ends. Kernels before the fix "md: do not delete safemode_timer in
+/// mddev_suspend" (6.1.105, 6.6.46) lose that timer when the array is
+/// suspended (reshape, `suspend_lo`/`suspend_hi`), and the array, with its
+/// metadata, stays dirty until the next write: after a crash it would be
+/// resynced for nothing. `delay_ms` is the `safe_mode_delay` in force now; 0
+/// means safe mode is off (the array is meant to stay active): leave it.
+pub fn watchdog(state: ArrayState, ticks: u8, delay_ms: Option<u64>) -> (u8, bool) {
+    if state != ArrayState::Active || delay_ms == Some(0) {
+        return (0, false);
+    }
+    let ticks = ticks.saturating_add(1);
+    if ticks >= WATCHDOG_TICKS && delay_ms.is_some() {
+        (0, true)
+    } else {
+        (ticks, false)
+    }
+}
+
 fn consistency(state: ArrayState) -> Consistency {
     if state.at_most_clean() {
         Consistency::Clean

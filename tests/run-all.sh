@@ -33,7 +33,8 @@ vmgroup() { # NAME GUEST_SCRIPT [ARGS...]
 	echo "=== VM group $name"
 	VM_QUIET=1 tests/vm/vm.sh -t "${VM_TIMEOUT:-1500}" "$OUT/$name" "$@"
 	rc=$?
-	grep -E '^(ok|FAIL) ' "$OUT/$name/console.log" || true
+	# Scenario lines, and for a failure its reason and the kernel log tail.
+	grep -E '^(ok|FAIL) |: FAIL: |^  dmesg: ' "$OUT/$name/console.log" || true
 	local p f
 	p=$(grep -cE '^ok ' "$OUT/$name/console.log")
 	f=$(grep -cE '^FAIL ' "$OUT/$name/console.log")

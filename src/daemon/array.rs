@@ -65,6 +65,10 @@ pub struct Array {
     pub exiting: bool,
     /// The monitor asked the manager to look for spares.
     pub check_degraded: bool,
+    /// The safe-mode delay in force (ms), restored after a nudge.
+    pub delay_ms: u64,
+    /// Watchdog ticks (quiet poll timeouts) the array has stayed `active`.
+    pub quiet_ticks: u8,
 }
 
 /// Why an array could not be monitored.
@@ -121,9 +125,12 @@ impl Array {
         };
         let mut word = String::<16>::new();
         let _ = core::fmt::write(&mut word, format_args!("{}.{:03}", delay / 1000, delay % 1000));
-        if !keep_delay {
+        let delay_ms = if keep_delay {
+            geom.safe_mode_delay_ms.unwrap_or(delay)
+        } else {
             let _ = safe_mode_delay.write(word.as_str());
-        }
+            delay
+        };
         let missing = slots.len() < geom.raid_disks as usize;
         let ctx = ArrayCtx {
             inst,
@@ -153,6 +160,8 @@ impl Array {
             exiting: false,
             // Missing slots: look for spares at once (resume a rebuild).
             check_degraded: missing,
+            delay_ms,
+            quiet_ticks: 0,
         })
     }
 
@@ -186,10 +195,19 @@ impl Array {
     /// Tell the kernel what was decided; call only after the metadata is on disk.
     pub fn apply(&mut self, act: &Actions) {
         if let Some(s) = act.next_state {
-            if let Err(e) = self.array_state.write(s.word()) {
-                crate::warn!("{}: writing {} to array_state failed: {}", self.devnm, s.word(), e);
+            match self.array_state.write(s.word()) {
+                // md refuses `clean` while a write is in flight (it began
+                // after the safe-mode timer fired); that write's end re-arms
+                // the timer, so this is expected and not worth a line.
+                Err(Errno::BUSY) if s == ArrayState::Clean => {}
+                Err(e) => crate::warn!("{}: writing {} to array_state failed: {}", self.devnm, s.word(), e),
+                Ok(()) => {}
             }
         }
+        self.apply_members(act);
+    }
+
+    fn apply_members(&mut self, act: &Actions) {
         for &i in &act.unblock {
             if let Some(m) = self.members.get(usize::from(i)) {
                 let _ = m.state.write("-blocked");
@@ -238,6 +256,32 @@ impl Array {
         };
         let busy = self.sync_action.read(&mut buf).map(|v| !v.starts_with(b"idle")).unwrap_or(false);
         blocked || busy
+    }
+
+    /// How long the loop may sleep before it looks at an `active` array
+    /// again without a notification: the safe-mode delay and a second.
+    pub fn watchdog_ms(&self) -> u64 {
+        self.delay_ms.min(60_000) + 1000
+    }
+
+    /// The `safe_mode_delay` in force (ms), or `None` if unreadable.
+    pub fn read_safe_mode_delay(&self) -> Option<u64> {
+        let mut buf = [0u8; ATTR_BUF];
+        self.safe_mode_delay.read(&mut buf).ok().and_then(md::parse_safe_mode_delay)
+    }
+
+    /// Re-arm the kernel's safe-mode timer (see [`crate::monitor::watchdog`]
+    /// for when). md fires the timer at once when the delay is lowered; the
+    /// delay in force is put back straight away. With writes still in
+    /// flight this costs one refused `clean`.
+    pub fn nudge_safe_mode(&mut self) {
+        if self.exiting {
+            return;
+        }
+        let mut word = String::<16>::new();
+        let _ = core::fmt::write(&mut word, format_args!("{}.{:03}", self.delay_ms / 1000, self.delay_ms % 1000));
+        let _ = self.safe_mode_delay.write("0.001");
+        let _ = self.safe_mode_delay.write(word.as_str());
     }
 
     /// Shorten the safe-mode delay so the array goes clean quickly (exit).

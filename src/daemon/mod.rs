@@ -9,7 +9,7 @@ pub mod sysfs;
 pub mod takeover;
 
 use crate::imsm::{DiskInfo, DiskSource, Imsm, LoadNote};
-use crate::mdstat;
+use crate::{md, mdstat};
 use crate::metadata::{DevT, DiskGeom, Metadata, Region, MAX_DISKS};
 use crate::sys::{self, AlignedBuf};
 use crate::{error, info, warn};
@@ -243,6 +243,9 @@ impl Daemon {
             let act = self.arrays[i].pass(self.md.as_mut());
             self.sync_metadata();
             self.arrays[i].apply(&act);
+            if self.arrays[i].mon.curr_state != md::ArrayState::Active {
+                self.arrays[i].quiet_ticks = 0;
+            }
             let release = act.deactivate || (self.sigterm && !act.dirty);
             if release {
                 let a = self.arrays.remove(i);
@@ -355,14 +358,41 @@ impl Daemon {
         None
     }
 
+    /// A poll timed out with no event: an array that has stayed `active`
+    /// for two such periods gets its safe-mode timer re-armed.
+    fn watchdog(&mut self) {
+        for a in self.arrays.iter_mut() {
+            let delay = if a.mon.curr_state == md::ArrayState::Active { a.read_safe_mode_delay() } else { None };
+            // The period follows the delay in force (an administrator may change it).
+            if let Some(ms) = delay.filter(|&ms| ms > 0) {
+                a.delay_ms = ms;
+            }
+            let (ticks, nudge) = crate::monitor::watchdog(a.mon.curr_state, a.quiet_ticks, delay);
+            a.quiet_ticks = ticks;
+            if nudge {
+                info!(
+                    "{}: {} still active after {} ms without a notification; re-arming its safe-mode timer",
+                    self.devnm,
+                    a.devnm,
+                    u64::from(crate::monitor::WATCHDOG_TICKS) * a.watchdog_ms()
+                );
+                a.nudge_safe_mode();
+            }
+        }
+    }
+
     /// The poll loop. Returns the process exit code.
     pub fn run(&mut self) -> i32 {
         const MAX_FDS: usize = 8 + control::MAX_CLIENTS + MAX_ARRAYS * (3 + crate::metadata::MAX_SLOTS);
         let mut first = true;
+        let mut quiet_timeout = false;
         let mut ctl_events: ArrayVec<PollFlags, { 1 + control::MAX_CLIENTS }> = ArrayVec::new();
         loop {
             // Write-pending first: nothing else may delay a waiting write.
             self.monitor_pass();
+            if core::mem::take(&mut quiet_timeout) {
+                self.watchdog();
+            }
             if self.rescan {
                 self.rescan = false;
                 self.manage();
@@ -401,14 +431,25 @@ impl Daemon {
             if core::mem::take(&mut self.new_arrays) {
                 continue;
             }
-            let timeout = if self.arrays.is_empty() {
-                Some(rustix::time::Timespec { tv_sec: 0, tv_nsec: 20_000_000 })
+            let watchdog_ms = self
+                .arrays
+                .iter()
+                .filter(|a| matches!(a.mon.curr_state, md::ArrayState::Active | md::ArrayState::ActiveIdle))
+                .map(|a| a.watchdog_ms())
+                .min();
+            let timeout_ms = if self.arrays.is_empty() {
+                Some(20)
             } else if self.retry_removal {
                 self.retry_removal = false;
-                Some(rustix::time::Timespec { tv_sec: 0, tv_nsec: 100_000_000 })
+                Some(100)
             } else {
-                None
+                watchdog_ms
             };
+            let watching = timeout_ms.is_some() && timeout_ms == watchdog_ms;
+            let timeout = timeout_ms.map(|ms| rustix::time::Timespec {
+                tv_sec: (ms / 1000) as i64,
+                tv_nsec: ((ms % 1000) * 1_000_000) as i64,
+            });
             let mut fds: ArrayVec<PollFd<'_>, MAX_FDS> = ArrayVec::new();
             fds.push(PollFd::new(&self.sigfd, PollFlags::IN));
             fds.push(PollFd::new(&self.mdstat_fd, PollFlags::PRI));
@@ -425,6 +466,7 @@ impl Daemon {
                 }
             }
             match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(0) => quiet_timeout = watching,
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(e) => {
                     error!("{}: poll failed: {e}", self.devnm);

@@ -258,3 +258,26 @@ fn reshape_start_asks_manager_for_new_devices() {
     let act = read_and_act(&mut mon, &input(ArrayState::Active, SyncAction::Reshape, 2), &mut md);
     assert!(!act.check_reshape);
 }
+
+#[test]
+fn watchdog_rearms_only_an_array_left_active() {
+    use crate::monitor::{watchdog, WATCHDOG_TICKS};
+    // Not active: nothing to re-arm, and the count starts again.
+    for s in [ArrayState::Clean, ArrayState::ActiveIdle, ArrayState::WritePending, ArrayState::Readonly] {
+        assert_eq!(watchdog(s, 1, Some(5000)), (0, false), "{s:?}");
+    }
+    // Active: the first quiet period counts, the next re-arms.
+    let mut ticks = 0;
+    let mut nudges = 0;
+    for _ in 0..WATCHDOG_TICKS {
+        let (t, n) = watchdog(ArrayState::Active, ticks, Some(5000));
+        ticks = t;
+        nudges += usize::from(n);
+    }
+    assert_eq!((ticks, nudges), (0, 1));
+    assert_eq!(watchdog(ArrayState::Active, 0, Some(5000)), (1, false));
+    // Safe mode switched off by the administrator: the array stays active.
+    assert_eq!(watchdog(ArrayState::Active, 5, Some(0)), (0, false));
+    // Delay unreadable: never write a guess.
+    assert_eq!(watchdog(ArrayState::Active, WATCHDOG_TICKS, None).1, false);
+}

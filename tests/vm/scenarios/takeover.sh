@@ -23,7 +23,7 @@ sc_chain() { # FIRST SECOND
 	use_impl "$first"
 	raid1_clean_fast
 	local disks=$DISKS vol=$VOL ctr=$CTR
-	"$BENCH" "/dev/$vol" 60 > /tmp/lat &
+	"$BENCH" "/dev/$vol" 60 > /tmp/lat 2> /tmp/lat.err &
 	local writer=$!
 	sleep 1
 	for step in "$second" "$first"; do
@@ -40,7 +40,7 @@ sc_chain() { # FIRST SECOND
 		if [ "$step" = c ]; then echo 0.05 > "/sys/block/$vol/md/safe_mode_delay"; fi
 		sleep 1
 	done
-	wait $writer || fail "writer failed"
+	wait $writer || fail "writer failed: $(cat /tmp/lat.err) (array_state $(cat /sys/block/$vol/md/array_state), safe_mode_delay $(cat /sys/block/$vol/md/safe_mode_delay), mdmon pid $(mdmon_pid "$ctr"))"
 	log "write-pending during the takeovers: $(tail -n1 /tmp/lat)"
 	local max=$(tail -n1 /tmp/lat | sed -E 's/.*max_us=([0-9]+).*/\1/')
 	[ "$max" -lt 5000000 ] || fail "a write waited ${max} us (bound: 5 s)"

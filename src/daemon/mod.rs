@@ -275,6 +275,29 @@ impl Daemon {
             return;
         }
         let stat = mdstat::parse(&buf[..n]);
+        // A monitored array whose level md changed (mdadm's --grow takeover):
+        // RAID0 and linear need no monitoring; another RAID level is opened
+        // afresh below, as upstream replaces its active array.
+        let mut i = 0;
+        while i < self.arrays.len() {
+            let a = &self.arrays[i];
+            let now = stat.entries.iter().find(|e| e.devnm == a.devnm).map(|e| e.level.as_str()).unwrap_or("");
+            let level = sysfs::parse_level(now.as_bytes());
+            if now.is_empty() || level == Some(a.mon.ctx.level) {
+                i += 1;
+                continue;
+            }
+            let mut a = self.arrays.remove(i);
+            if level.is_some_and(|l| l > 0) {
+                info!("{}: {} changed level to {now}; monitoring it afresh", self.devnm, a.devnm);
+            } else {
+                // Nothing will resync it: record it clean, as for a stop
+                // (upstream leaves whatever state it last wrote).
+                self.md.set_array_state(&mut a.mon.ctx, crate::metadata::Consistency::Clean);
+                self.sync_metadata();
+                info!("{}: {} is now {now}; no longer monitored", self.devnm, a.devnm);
+            }
+        }
         for e in stat.entries.iter() {
             let Some(sub) = e.member_of(&self.devnm) else {
                 continue;

@@ -89,7 +89,7 @@ impl Imsm {
 
     /// Set the signature version and attribute bits the volumes need (as
     /// mdadm does after creating a volume).
-    fn update_version_info(&mut self) {
+    pub(super) fn update_version_info(&mut self) {
         let mut attrs = le32(&self.header, header::ATTRIBUTES);
         let mut version: &[u8] = b"1.3.00";
         for d in &self.devs {

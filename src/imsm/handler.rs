@@ -229,7 +229,12 @@ impl Metadata for Imsm {
                 self.migration_checkpoint(curr_migr_unit)?;
                 let _ = write!(done, "reshape checkpoint {curr_migr_unit}");
             }
-            Update::ReshapeContainerDisks { .. } | Update::ReshapeMigration { .. } | Update::Takeover { .. } => {
+            Update::Takeover { subarray, direction } => {
+                self.takeover(subarray, direction)?;
+                let to = if direction == super::takeover::R0_TO_R10 { "RAID10" } else { "RAID0" };
+                let _ = write!(done, "volume {subarray}: taken over to {to}");
+            }
+            Update::ReshapeContainerDisks { .. } | Update::ReshapeMigration { .. } => {
                 return Err("reshape and takeover updates are not supported yet");
             }
         }

@@ -159,6 +159,7 @@ mod handler;
 mod load;
 mod spare;
 mod state;
+mod takeover;
 pub mod update;
 
 impl Imsm {

@@ -181,7 +181,7 @@ pub(crate) fn ctx_for(im: &Imsm, inst: u32, level: i32, n: u32) -> ArrayCtx {
     }
 }
 
-fn load(d: &mut MemDisks) -> (Box<Imsm>, Vec<LoadNote>) {
+pub(crate) fn load(d: &mut MemDisks) -> (Box<Imsm>, Vec<LoadNote>) {
     let mut notes = Vec::new();
     let im = Imsm::load(d, &mut notes).expect("loads");
     (im, notes)
@@ -407,7 +407,7 @@ fn open_new_refuses_unknown_volume() {
 }
 
 /// Disks rebuilt from a fixture captured in the VM (the last 8 KiB of each).
-fn fixture(name: &str) -> MemDisks {
+pub(crate) fn fixture(name: &str) -> MemDisks {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/imsm");
     let meta = std::fs::read_to_string(format!("{dir}/{name}.meta")).expect("meta");
     let get = |k: &str| meta.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(str::to_string);

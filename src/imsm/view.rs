@@ -383,6 +383,36 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Map<T> {
     pub fn set_blocks_per_strip(&mut self, v: u16) {
         set_le16(self.buf.as_mut(), map::BLOCKS_PER_STRIP, v)
     }
+
+    /// The stored level byte (RAID10 is stored as 1 with 4+ members).
+    pub fn set_raw_level(&mut self, v: u8) {
+        self.buf.as_mut()[map::RAID_LEVEL] = v;
+    }
+
+    pub fn set_num_members(&mut self, v: u8) {
+        self.buf.as_mut()[map::NUM_MEMBERS] = v;
+    }
+
+    pub fn set_num_domains(&mut self, v: u8) {
+        self.buf.as_mut()[map::NUM_DOMAINS] = v;
+    }
+
+    pub fn set_num_data_stripes(&mut self, v: u64) {
+        set_le32(self.buf.as_mut(), map::NUM_DATA_STRIPES_LO, v as u32);
+        set_le32(self.buf.as_mut(), map::NUM_DATA_STRIPES_HI, (v >> 32) as u32);
+    }
+
+    /// Data stripes for a volume of `size` sectors (per domain, as mdadm
+    /// counts them).
+    pub fn update_num_data_stripes(&mut self, size: u64) {
+        let (dm, domains, bps) = {
+            let m = Map { buf: self.buf.as_ref() };
+            (u64::from(m.data_members()), u64::from(m.num_domains()).max(1), u64::from(m.blocks_per_strip()))
+        };
+        if dm > 0 && bps > 0 {
+            self.set_num_data_stripes(size / dm / domains / bps);
+        }
+    }
 }
 
 /// The checksum of an MPB: the wrapping sum of its first `mpb_size / 4`

@@ -55,6 +55,11 @@ pub struct ArrayCtx {
     pub slots: ArrayVec<SlotInfo, MAX_SLOTS>,
     /// Set by the format: the manager should look at degraded slots.
     pub check_degraded: bool,
+    /// Set by the format when a reshape finished: the manager should pick up
+    /// members mdadm added and grow `array_size` to `custom_array_size`.
+    pub check_reshape: bool,
+    /// The array size (sectors) the metadata gives after a reshape; 0 = none.
+    pub custom_array_size: u64,
 }
 
 impl ArrayCtx {

@@ -28,6 +28,9 @@ pub struct Inputs {
     pub sync_completed: u64,
     /// `metadata_version` says `external:-...` (read when the array is readonly).
     pub blocked: bool,
+    /// A reshape just ended and md reports no reshape position: it finished
+    /// (read only when the action went from `reshape` to `idle`).
+    pub reshape_finished: bool,
     /// Per tracked member, in the order of [`ArrayMon::ctx`]`.slots`.
     pub devs: ArrayVec<DevInput, MAX_SLOTS>,
 }
@@ -183,6 +186,11 @@ pub fn read_and_act(mon: &mut ArrayMon, inp: &Inputs, md: &mut dyn Metadata) -> 
         if inp.sync_completed != 0 {
             a.last_checkpoint = inp.sync_completed;
         }
+        // Finished: the checkpoint at the end lets the format end the
+        // migration. Interrupted: it stays, for the reshape to resume there.
+        if inp.reshape_finished {
+            a.last_checkpoint = a.component_size;
+        }
         write_checkpoint = true;
     }
     // L: progress of a sync operation.
@@ -203,6 +211,8 @@ pub fn read_and_act(mon: &mut ArrayMon, inp: &Inputs, md: &mut dyn Metadata) -> 
     }
     act.check_degraded |= a.check_degraded;
     a.check_degraded = false;
+    act.check_reshape |= a.check_reshape;
+    a.check_reshape = false;
     act.deactivate = deactivate;
 
     mon.prev_state = curr;

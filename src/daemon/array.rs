@@ -65,6 +65,11 @@ pub struct Array {
     pub exiting: bool,
     /// The monitor asked the manager to look for spares.
     pub check_degraded: bool,
+    /// The monitor asked the manager to pick up members a reshape added
+    /// and to grow the array to `mon.ctx.custom_array_size`.
+    pub check_reshape: bool,
+    /// The helper thread is writing `array_size` (job token).
+    pub size_job: Option<u32>,
     /// The safe-mode delay in force (ms), restored after a nudge.
     pub delay_ms: u64,
     /// Watchdog ticks (quiet poll timeouts) the array has stayed `active`.
@@ -144,6 +149,8 @@ impl Array {
             last_checkpoint: 0,
             slots,
             check_degraded: false,
+        check_reshape: false,
+        custom_array_size: 0,
         };
         let mut name = String::new();
         let _ = name.push_str(devnm);
@@ -160,6 +167,8 @@ impl Array {
             exiting: false,
             // Missing slots: look for spares at once (resume a rebuild).
             check_degraded: missing,
+            check_reshape: false,
+            size_job: None,
             delay_ms,
             quiet_ticks: 0,
         })
@@ -188,7 +197,14 @@ impl Array {
             let recovery_start = m.recovery_start.read(&mut buf).ok().and_then(md::parse_sector);
             devs.push(DevInput { state, recovery_start });
         }
-        let inp = Inputs { array_state, sync_action, resync_start, sync_completed, blocked, devs };
+        // Whether an ended reshape really finished (md clears the position)
+        // or was interrupted (the checkpoint must stay where it was).
+        let reshape_finished = sync_action == SyncAction::Idle
+            && self.mon.ctx.prev_action == SyncAction::Reshape
+            && super::sysfs::read_text(path(format_args!("/sys/block/{}/md/reshape_position", self.devnm)).as_str(), &mut buf)
+                .map(|v| v.starts_with(b"none"))
+                .unwrap_or(false);
+        let inp = Inputs { array_state, sync_action, resync_start, sync_completed, blocked, reshape_finished, devs };
         read_and_act(&mut self.mon, &inp, md)
     }
 
@@ -221,6 +237,7 @@ impl Array {
             }
         }
         self.check_degraded |= act.check_degraded;
+        self.check_reshape |= act.check_reshape;
     }
 
     /// Stop tracking member `i` (it left the array).

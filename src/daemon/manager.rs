@@ -35,6 +35,14 @@ impl Daemon {
             if self.readd_done(done) {
                 continue;
             }
+            if let Some(a) = self.arrays.iter_mut().find(|a| a.size_job == Some(done.token)) {
+                a.size_job = None;
+                match done.result {
+                    Ok(()) => info!("{}: {} grown to {} sectors", self.devnm, a.devnm, a.mon.ctx.custom_array_size),
+                    Err((_, e)) => warn!("{}: growing {} failed ({e})", self.devnm, a.devnm),
+                }
+                continue;
+            }
             for a in self.arrays.iter_mut() {
                 let Some(i) = a.members.iter().position(|m| m.removal == Removal::InFlight(done.token)) else {
                     continue;
@@ -57,6 +65,47 @@ impl Daemon {
             }
         }
         retry
+    }
+
+    /// After a reshape started or ended: track the members mdadm added (md
+    /// gave them slots) and grow `array_size` to what the metadata now says.
+    /// The size write can wait on md's reconfiguration lock: the helper
+    /// thread does it.
+    pub(super) fn handle_reshapes(&mut self) {
+        for a in self.arrays.iter_mut().filter(|a| a.check_reshape) {
+            a.check_reshape = false;
+            if let Some(n) = super::sysfs::read_num(path(format_args!("/sys/block/{}/md/raid_disks", a.devnm)).as_str()) {
+                a.mon.ctx.raid_disks = n as u32;
+            }
+            let Ok(devs) = md_devs(&a.devnm) else { continue };
+            for d in devs.iter() {
+                let (Some(slot), Some(dev)) = (d.slot, d.dev) else { continue };
+                if a.mon.ctx.slots.iter().any(|s| s.slot == slot) || slot as usize >= MAX_SLOTS {
+                    continue;
+                }
+                let Ok(m) = Member::open(&a.devnm, &d.kname) else { continue };
+                let mut buf = [0u8; sys::ATTR_BUF];
+                let state = m.state.read(&mut buf).map(DevState::parse).unwrap_or_default();
+                let recovery_start =
+                    m.recovery_start.read(&mut buf).ok().and_then(crate::md::parse_sector).unwrap_or(crate::md::MAX_SECTOR);
+                info!("{}: {} joined {} in slot {slot}", self.devnm, d.kname, a.devnm);
+                a.add_member(m, SlotInfo { slot, dev, recovery_start, state });
+            }
+            let want = a.mon.ctx.custom_array_size;
+            let now = super::sysfs::read_num(path(format_args!("/sys/block/{}/md/array_size", a.devnm)).as_str());
+            // array_size is in KiB; the metadata size in sectors.
+            if want > 0 && now.is_some_and(|kib| want > kib * 2) && a.size_job.is_none() {
+                self.next_token = self.next_token.wrapping_add(1);
+                let mut v = heapless::String::<32>::new();
+                let _ = write!(v, "{}", want / 2);
+                let attr = path(format_args!("/sys/block/{}/md/array_size", a.devnm));
+                if self.worker.submit(Job::write(self.next_token, attr, v.as_str())) {
+                    a.size_job = Some(self.next_token);
+                } else {
+                    a.check_reshape = true; // queue full: next pass
+                }
+            }
+        }
     }
 
     /// A disk that failed in one array is failed in every array using it.

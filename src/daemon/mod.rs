@@ -357,6 +357,7 @@ impl Daemon {
             self.retry_removal = true;
         }
         self.finish_resumes();
+        self.handle_reshapes();
         self.propagate_failures();
         self.submit_removals();
         self.activate_spares();

@@ -25,8 +25,28 @@ impl Metadata for Imsm {
         }
         let mut consistent = consistent;
         if self.is_gen_migration(inst) {
-            // Reshape is driven by mdadm; only dirty/clean is ours here.
-            return self.mark_dirty_clean(inst, consistent);
+            // Reshape is driven by mdadm (it sends the checkpoints); while md
+            // reshapes, or if it stopped short, only dirty/clean is ours.
+            // An array starting mid-reshape goes active (as upstream).
+            if a.curr_action == SyncAction::Reshape || a.last_checkpoint < a.component_size {
+                let c = if consistent == Consistency::Starting { Consistency::Dirty } else { consistent };
+                return self.mark_dirty_clean(inst, c);
+            }
+            // md finished: the new size, then every member's state, which
+            // ends the migration, then the next volume's reshape.
+            let (used, per_dev) = {
+                let v = self.devs[inst].view();
+                (v.map0().data_members(), v.map0().per_dev_array_size())
+            };
+            if used > 0 {
+                a.custom_array_size = super::reshape::round_size_to_mb(per_dev * u64::from(used), used);
+                a.check_reshape = true;
+            }
+            let slots: ArrayVec<(u32, DevState), MAX_SLOTS> = a.slots.iter().map(|s| (s.slot, s.state)).collect();
+            for (slot, state) in slots {
+                self.set_disk(a, slot, state);
+            }
+            self.progress_container_reshape();
         }
         if consistent == Consistency::Starting {
             self.handle_missing(inst);
@@ -234,7 +254,11 @@ impl Metadata for Imsm {
                 let to = if direction == super::takeover::R0_TO_R10 { "RAID10" } else { "RAID0" };
                 let _ = write!(done, "volume {subarray}: taken over to {to}");
             }
-            Update::ReshapeContainerDisks { .. } | Update::ReshapeMigration { .. } => {
+            Update::ReshapeContainerDisks { old_raid_disks, new_raid_disks, new_disks } => {
+                self.reshape_container_disks(old_raid_disks, new_raid_disks, &new_disks)?;
+                let _ = write!(done, "container reshape from {old_raid_disks} to {new_raid_disks} disks recorded");
+            }
+            Update::ReshapeMigration { .. } => {
                 return Err("reshape and takeover updates are not supported yet");
             }
         }

@@ -158,6 +158,7 @@ mod apply;
 mod handler;
 mod load;
 mod spare;
+mod reshape;
 mod state;
 mod takeover;
 pub mod update;

@@ -178,6 +178,8 @@ pub(crate) fn ctx_for(im: &Imsm, inst: u32, level: i32, n: u32) -> ArrayCtx {
         last_checkpoint: 0,
         slots,
         check_degraded: false,
+        check_reshape: false,
+        custom_array_size: 0,
     }
 }
 

@@ -34,8 +34,9 @@ pub enum Update<'a> {
     KillArray { dev_idx: u32 },
     /// Rename a volume.
     RenameArray { name: [u8; 16], dev_idx: u32 },
-    /// Add disks to every volume (container reshape).
-    ReshapeContainerDisks { old_raid_disks: u32, new_raid_disks: u32 },
+    /// Add disks to every volume (container reshape): the added disks as
+    /// dev_t numbers (glibc `makedev` truncated to 32 bits).
+    ReshapeContainerDisks { old_raid_disks: u32, new_raid_disks: u32, new_disks: ArrayVec<u32, MAX_SLOTS> },
     /// Level or chunk change of one volume.
     ReshapeMigration { subdev: u32, new_level: i32 },
     /// RAID0 <-> RAID10.
@@ -145,12 +146,16 @@ pub fn decode(p: &[u8]) -> Result<Update<'_>, UpdateError> {
             Ok(Update::RenameArray { name, dev_idx: le32(p, 20) })
         }
         kind::RESHAPE_CONTAINER_DISKS => {
+            // type, old, new, then one int per added disk (at least one slot).
             need(p, t, 16)?;
             let (old, new) = (le32(p, 4), le32(p, 8));
-            if new <= old || (new - old) as usize > MAX_SLOTS {
+            if new <= old || new as usize > MAX_SLOTS {
                 return Err(UpdateError::Invalid("disk counts"));
             }
-            Ok(Update::ReshapeContainerDisks { old_raid_disks: old, new_raid_disks: new })
+            let delta = (new - old) as usize;
+            need(p, t, 12 + 4 * delta)?;
+            let new_disks = (0..delta).map(|i| le32(p, 12 + 4 * i)).collect();
+            Ok(Update::ReshapeContainerDisks { old_raid_disks: old, new_raid_disks: new, new_disks })
         }
         kind::RESHAPE_MIGRATION => {
             need(p, t, 32)?;

@@ -92,6 +92,8 @@ fn ctx(n: u32) -> ArrayCtx {
         last_checkpoint: 0,
         slots,
         check_degraded: false,
+        check_reshape: false,
+        custom_array_size: 0,
     }
 }
 
@@ -106,6 +108,7 @@ fn input(state: ArrayState, action: SyncAction, n: usize) -> Inputs {
         resync_start: Some(MAX_SECTOR),
         sync_completed: 0,
         blocked: false,
+        reshape_finished: false,
         devs,
     }
 }

@@ -258,8 +258,9 @@ impl Metadata for Imsm {
                 self.reshape_container_disks(old_raid_disks, new_raid_disks, &new_disks)?;
                 let _ = write!(done, "container reshape from {old_raid_disks} to {new_raid_disks} disks recorded");
             }
-            Update::ReshapeMigration { .. } => {
-                return Err("reshape and takeover updates are not supported yet");
+            Update::ReshapeMigration { subdev, new_level, new_chunksize, new_disk, .. } => {
+                self.reshape_migration(subdev, new_level, new_chunksize, new_disk)?;
+                let _ = write!(done, "volume {subdev}: migration to level {new_level}, chunk {new_chunksize} KiB recorded");
             }
         }
         Ok(done)

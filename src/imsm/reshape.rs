@@ -111,6 +111,103 @@ impl Imsm {
         Ok(())
     }
 
+    /// Apply update 6: volume `subdev` migrates to `new_level` (RAID0 →
+    /// RAID5 takes a spare as the new last member) and/or to
+    /// `new_chunksize` KiB; negative values mean no change.
+    pub(super) fn reshape_migration(
+        &mut self,
+        subdev: u32,
+        new_level: i32,
+        new_chunksize: i32,
+        new_disk: i32,
+    ) -> Result<(), apply::Refusal> {
+        let inst = subdev as usize;
+        if subdev > 1 || inst >= self.devs.len() {
+            return Err("no such volume");
+        }
+        if self.devs[inst].view().migrating() {
+            return Err("the volume is migrating");
+        }
+        let (n, level, state, size) = {
+            let v = self.devs[inst].view();
+            let m0 = v.map0();
+            (usize::from(m0.num_members()), m0.level(), m0.map_state(), v.size())
+        };
+        if !matches!(new_level, -1 | 0 | 5) && new_level != i32::from(level) {
+            return Err("unsupported level migration");
+        }
+        if new_chunksize > 0 && (new_chunksize > 0x7fff / 2 || !(new_chunksize as u32).is_power_of_two()) {
+            return Err("chunk size");
+        }
+        let to_raid5 = new_level == 5 && level == 0;
+        // RAID0 -> RAID5: the disk that becomes the last member, a present
+        // spare taking the next index (mdadm leaves the choice to mdmon).
+        let mut joining = None;
+        if to_raid5 {
+            if n + 1 > MAX_SLOTS || self.table.len() != n || self.devs.len() != 1 {
+                return Err("no room for another member");
+            }
+            let m = if new_disk >= 0 {
+                let dev = devt_from_int(new_disk as u32);
+                self.members.iter().position(|m| m.dev == dev && m.index == -1)
+            } else {
+                self.spare_for_grow(inst)
+            };
+            joining = Some(m.ok_or("no spare for the new member")?);
+        }
+        let mut to_state = state;
+        if to_raid5 {
+            to_state = view::map_state::NORMAL;
+            let mut d = self.devs[inst].view_mut();
+            let mut m0 = d.map_mut(0);
+            m0.set_num_members((n + 1) as u8);
+            m0.set_ord(n, n as u32);
+        }
+        self.migrate(inst, to_state, MigrType::GenMigr);
+        {
+            let mut d = self.devs[inst].view_mut();
+            if new_level >= 0 {
+                d.map_mut(0).set_raw_level(new_level as u8);
+            }
+            if to_raid5 {
+                // Map 1 is the RAID0 as it was.
+                d.map_mut(1).set_num_members(n as u8);
+                d.map_mut(0).set_ord(n, n as u32);
+            }
+            if new_chunksize > 0 {
+                d.map_mut(0).set_blocks_per_strip((new_chunksize * 2) as u16);
+                d.map_mut(0).update_num_data_stripes(size);
+            }
+            let bpm = d.map0().per_dev_array_size() + 2048;
+            d.map_mut(0).set_blocks_per_member(bpm);
+        }
+        if let Some(m) = joining {
+            let mut rec = self.members[m].record;
+            let st = (status(&rec) | view::disk::CONFIGURED) & !view::disk::SPARE;
+            set_le32(&mut rec, view::disk::STATUS, st);
+            self.members[m].index = self.table.len() as i32;
+            self.members[m].record = rec;
+            self.table.push(rec);
+        }
+        let grown = self.grown_size(inst);
+        self.set_size(inst, grown);
+        self.pending += 1;
+        Ok(())
+    }
+
+    /// A present spare large enough to become a member of volume `inst`.
+    fn spare_for_grow(&self, inst: usize) -> Option<usize> {
+        let v = self.devs[inst].view();
+        let need = v.map0().pba_of_lba0() + v.map0().blocks_per_member();
+        self.members.iter().position(|m| {
+            m.index == -1 && {
+                let total = u64::from(le32(&m.record, view::disk::TOTAL_BLOCKS_LO))
+                    | u64::from(le32(&m.record, view::disk::TOTAL_BLOCKS_HI)) << 32;
+                total >= need
+            }
+        })
+    }
+
     /// After a volume's reshape: the first volume whose member count differs
     /// from the first one's enters general migration (upstream's container
     /// reshape progress).
@@ -234,5 +331,60 @@ mod tests {
             assert_eq!(im.volume(0).unwrap().as_bytes(), &before[..], "{what}");
             assert_eq!(im.members().iter().find(|m| m.dev == spare).unwrap().index, -1, "{what}");
         }
+    }
+
+    fn migration_payload(subdev: u32, level: i32, chunk: i32, disk: i32) -> Vec<u8> {
+        [kind::RESHAPE_MIGRATION as i32, 3, 3, subdev as i32, level, -1, chunk, disk]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn chunk_migration_halves_the_strip_and_keeps_the_size() {
+        let mut d = fixture("raid5-3disk-initdone");
+        let (mut im, _) = load(&mut d);
+        let (size, nds, bps) = {
+            let v = im.volume(0).unwrap();
+            (v.size(), v.map0().num_data_stripes(), v.map0().blocks_per_strip())
+        };
+        assert_eq!(bps, 256, "fixture: 128 KiB chunks");
+        im.process_update(&migration_payload(0, -1, 64, -1), &[0]).expect("applied");
+        let mut im = {
+            d.write_all(im.as_mut());
+            load(&mut d).0
+        };
+        let v = im.volume(0).unwrap();
+        assert!(v.migrating() && v.migr_type() == MigrType::GenMigr);
+        let (m0, m1) = (v.map0(), v.map1().unwrap());
+        assert_eq!((m0.blocks_per_strip(), m0.num_data_stripes()), (128, nds * 2));
+        assert_eq!((m1.blocks_per_strip(), m1.num_data_stripes()), (256, nds));
+        assert_eq!(m0.blocks_per_member(), m0.per_dev_array_size() + 2048);
+        assert_eq!(v.size(), size);
+        // A second migration while this one runs is refused.
+        assert!(im.process_update(&migration_payload(0, -1, 32, -1), &[0]).is_err());
+        assert!(im.process_update(&migration_payload(0, 6, -1, -1), &[0]).is_err());
+    }
+
+    #[test]
+    fn raid0_to_raid5_takes_a_spare_as_the_new_member() {
+        let mut d = fixture("raid0-2disk");
+        let (mut im, _) = load(&mut d);
+        // No spare yet: refused.
+        assert!(im.process_update(&migration_payload(0, 5, -1, -1), &[]).is_err());
+        assert!(!im.volume(0).unwrap().migrating());
+        let dev = DevT { major: 7, minor: 9 };
+        let mut serial = [0u8; 16];
+        serial[..10].copy_from_slice(b"/dev/loop9");
+        let geom = crate::metadata::DiskGeom { size_bytes: super::super::tests::DISK_BYTES, sector_size: 512 };
+        assert!(im.add_disk(NewDisk { dev, serial, geom }));
+        im.process_update(&migration_payload(0, 5, -1, -1), &[]).expect("applied");
+        let v = im.volume(0).unwrap();
+        let (m0, m1) = (v.map0(), v.map1().unwrap());
+        assert_eq!((m0.level(), m0.num_members(), m0.ord(2)), (5, 3, 2));
+        assert_eq!(m0.map_state(), view::map_state::NORMAL);
+        assert_eq!((m1.level(), m1.num_members()), (0, 2));
+        assert_eq!(im.members().iter().find(|m| m.dev == dev).unwrap().index, 2);
+        assert_eq!(im.table.len(), 3);
     }
 }

@@ -37,8 +37,10 @@ pub enum Update<'a> {
     /// Add disks to every volume (container reshape): the added disks as
     /// dev_t numbers (glibc `makedev` truncated to 32 bits).
     ReshapeContainerDisks { old_raid_disks: u32, new_raid_disks: u32, new_disks: ArrayVec<u32, MAX_SLOTS> },
-    /// Level or chunk change of one volume.
-    ReshapeMigration { subdev: u32, new_level: i32 },
+    /// Level or chunk change of one volume. Negative values mean "no
+    /// change"; `new_disk` (dev_t, or -1) is the spare a RAID0 → RAID5
+    /// migration takes (mdmon picks one when mdadm sends -1).
+    ReshapeMigration { old_raid_disks: i32, new_raid_disks: i32, subdev: u32, new_level: i32, new_chunksize: i32, new_disk: i32 },
     /// RAID0 <-> RAID10.
     Takeover { subarray: u32, direction: u32 },
     /// Reshape progress in migration units.
@@ -159,7 +161,14 @@ pub fn decode(p: &[u8]) -> Result<Update<'_>, UpdateError> {
         }
         kind::RESHAPE_MIGRATION => {
             need(p, t, 32)?;
-            Ok(Update::ReshapeMigration { subdev: le32(p, 12), new_level: le32(p, 16) as i32 })
+            Ok(Update::ReshapeMigration {
+                old_raid_disks: le32(p, 4) as i32,
+                new_raid_disks: le32(p, 8) as i32,
+                subdev: le32(p, 12),
+                new_level: le32(p, 16) as i32,
+                new_chunksize: le32(p, 24) as i32,
+                new_disk: le32(p, 28) as i32,
+            })
         }
         kind::TAKEOVER => {
             need(p, t, 12)?;

@@ -389,6 +389,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Map<T> {
         self.buf.as_mut()[map::RAID_LEVEL] = v;
     }
 
+    pub fn set_blocks_per_member(&mut self, v: u64) {
+        set_le32(self.buf.as_mut(), map::BLOCKS_PER_MEMBER_LO, v as u32);
+        set_le32(self.buf.as_mut(), map::BLOCKS_PER_MEMBER_HI, (v >> 32) as u32);
+    }
+
     pub fn set_num_members(&mut self, v: u8) {
         self.buf.as_mut()[map::NUM_MEMBERS] = v;
     }

@@ -79,38 +79,36 @@ sc_takeover_r10_r0() {
 	return 0
 }
 
-# mdadm --grow of the container's disk count (online capacity expansion) of
-# a RAID5: mdmon records the general migration (update 5) before md
-# reshapes, takes mdadm's checkpoints (update 8), follows the new member,
-# and ends the migration when md is done. Then the container is stopped and
-# assembled again: the volume must come back in the new layout, data intact
-# (with the metadata left describing the old layout it would not).
-sc_grow_container() {
-	local disks vol ctr d0 d3 i
-	disks=$(mkdisks 4 64)
+# mdadm --grow reshapes driven through mdmon. mdmon records the general
+# migration (update 5 for the container's disk count, 6 for a chunk size)
+# before md reshapes, takes mdadm's checkpoints (update 8), follows a new
+# member, and ends the migration when md is done. Then the container is
+# stopped and assembled again: the volume must come back in the new layout
+# with its data (with the metadata left describing the old layout it would
+# not). Both leave what the C mdmon leaves.
+# grow_and_check NAME RAID_DISKS MEMBERS_AFTER CHUNK_AFTER GROW_ARGS...
+grow_and_check() {
+	local name=$1 ndisks=$2 members=$3 chunk=$4 disks vol ctr d0 i
+	shift 4
+	disks=$(mkdisks "$ndisks" 64)
 	d0=$(echo "$disks" | head -n1)
-	d3=$(echo "$disks" | tail -n1)
 	vol=$(imsm_create vol0 5 3 $(echo "$disks" | head -n3))
 	ctr=$(md_name /dev/md/imsm0)
 	check_mdmon "$ctr"
 	dd if=/dev/urandom of=/tmp/data bs=1M count=32 status=none
 	run dd if=/tmp/data of="/dev/$vol" bs=1M oflag=direct status=none
-	run mdadm --add /dev/md/imsm0 "$d3"
-	run mdadm --grow /dev/md/imsm0 -n 4
+	[ "$ndisks" -gt 3 ] && run mdadm --add /dev/md/imsm0 $(echo "$disks" | tail -n +4)
+	run mdadm --grow "$@"
 	sleep 1
-	for i in $(seq 120); do
-		grep -q reshape /proc/mdstat || [ "$(cat /sys/block/$vol/md/sync_action)" = reshape ] || break
-		sleep 1
-	done
-	wait_for "/sys/block/$vol/md/sync_action" idle 60 || fail "reshape did not end"
+	wait_for "/sys/block/$vol/md/sync_action" idle 120 || fail "reshape did not end"
 	# mdadm's background reshape process finishes after md.
 	for i in $(seq 60); do pgrep -x mdadm >/dev/null || break; sleep 0.5; done
 	run mdadm --wait-clean "/dev/$vol"
 	sleep 1
-	check_eq "$(cat /sys/block/$vol/md/raid_disks)" 4 "md raid_disks"
-	mdadm --examine "$d0" | grep -q 'Members : 4' || fail "metadata does not have 4 members"
+	mdadm --examine "$d0" | grep -q "Members : $members" || fail "metadata does not have $members members"
+	mdadm --examine "$d0" | grep -q "Chunk Size : $chunk KiB" || fail "metadata chunk is not $chunk KiB"
 	mdadm --examine "$d0" | grep -q 'Migrate State : idle' || fail "migration not ended"
-	examine_norm "$d0" > "$OUT/$IMPL.grow-container.examine"
+	examine_norm "$d0" > "$OUT/$IMPL.$name.examine"
 	cmp <(dd if="/dev/$vol" bs=1M count=32 iflag=direct status=none) /tmp/data || fail "data changed by the reshape"
 	run mdadm --stop "/dev/$vol"
 	run mdadm --stop /dev/md/imsm0
@@ -119,10 +117,15 @@ sc_grow_container() {
 	sleep 2
 	vol=$(awk '/^md[0-9]+ : .*raid5/ {print $1; exit}' /proc/mdstat)
 	[ -n "$vol" ] || fail "volume not assembled again"
-	check_eq "$(cat /sys/block/$vol/md/raid_disks)" 4 "raid_disks after assembly"
+	check_eq "$(cat /sys/block/$vol/md/raid_disks)" "$members" "raid_disks after assembly"
+	check_eq "$(cat /sys/block/$vol/md/chunk_size)" $((chunk * 1024)) "chunk after assembly"
 	cmp <(dd if="/dev/$vol" bs=1M count=32 iflag=direct status=none) /tmp/data || fail "data wrong after assembly"
 	log "ok: data intact after the reshape and a new assembly"
 }
+# RAID5 over 3 disks grown to 4 (online capacity expansion, update 5).
+sc_grow_container() { grow_and_check grow-container 4 4 128 /dev/md/imsm0 -n 4; }
+# RAID5 chunk 128 KiB -> 64 KiB (update 6).
+sc_grow_chunk() { grow_and_check grow-chunk 3 3 64 /dev/md/vol0 --chunk=64; }
 
 # Hostile clients while a writer measures write-pending latency.
 sc_hostile() {
@@ -161,6 +164,7 @@ for impl in $IMPLS; do
 	run_scenario hostile-clients sc_hostile
 	run_scenario takeover-r10-r0 sc_takeover_r10_r0
 	run_scenario grow-container sc_grow_container
+	run_scenario grow-chunk sc_grow_chunk
 done
 compare_results
 [ -e "$OUT/hostile.txt" ] && sed 's/^/  /' "$OUT/hostile.txt"

@@ -75,7 +75,10 @@ impl Imsm {
             let mut d = self.devs[inst].view_mut();
             let mut m0 = d.map_mut(0);
             m0.set_map_state(map_state::DEGRADED);
-            m0.set_raw_level(1);
+            // Stored as 1 (legacy RAID10) when two disks become four, as
+            // both mdadm 4.2 and current mdadm do; as 10 otherwise (current
+            // mdadm's rule).
+            m0.set_raw_level(if n == 2 { 1 } else { 10 });
             m0.set_num_domains(2);
             m0.set_num_members((2 * n) as u8);
             m0.update_num_data_stripes(size);

@@ -315,6 +315,36 @@ mod tests {
     }
 
     #[test]
+    fn reshape_records_carry_their_disks_and_fields() {
+        // Two added disks: the record needs one int each (20 bytes).
+        let r = rec(&[kind::RESHAPE_CONTAINER_DISKS, 2, 4, 0x0702, 0x0703]);
+        match decode(&r).unwrap() {
+            Update::ReshapeContainerDisks { old_raid_disks: 2, new_raid_disks: 4, new_disks } => {
+                assert_eq!(&new_disks[..], &[0x0702, 0x0703]);
+            }
+            u => panic!("{u:?}"),
+        }
+        assert_eq!(
+            decode(&r[..16]),
+            Err(UpdateError::TooShort { kind: kind::RESHAPE_CONTAINER_DISKS, len: 16, need: 20 })
+        );
+        assert!(decode(&rec(&[kind::RESHAPE_CONTAINER_DISKS, 3, 3, 0])).is_err(), "no disk added");
+        assert!(decode(&rec(&[kind::RESHAPE_CONTAINER_DISKS, 1, 200, 0])).is_err(), "too many");
+        let m = rec(&[kind::RESHAPE_MIGRATION, 2, 3, 0, 5, u32::MAX, 64, u32::MAX]);
+        assert_eq!(
+            decode(&m),
+            Ok(Update::ReshapeMigration {
+                old_raid_disks: 2,
+                new_raid_disks: 3,
+                subdev: 0,
+                new_level: 5,
+                new_chunksize: 64,
+                new_disk: -1
+            })
+        );
+    }
+
+    #[test]
     fn garbage_never_panics() {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut buf = [0u8; 400];

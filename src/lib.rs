@@ -5,6 +5,7 @@
 //! `daemon`) that performs system calls.
 
 pub mod daemon;
+pub mod ddf;
 pub mod imsm;
 pub mod md;
 pub mod mdstat;

@@ -1,0 +1,192 @@
+//! Byte views of the DDF on-disk structures as mdadm writes them. Every
+//! integer is big-endian; every LBA and length is in 512-byte sectors.
+//! Offsets follow SNIA DDF 1.2 as `super-ddf.c` lays it out.
+
+use crate::wire::{be16, be32, be64, set_be32};
+
+pub const SECTOR: usize = 512;
+
+/// Magic numbers (first four bytes, big-endian).
+pub mod magic {
+    pub const HEADER: u32 = 0xDE11_DE11;
+    pub const CONTROLLER: u32 = 0xAD11_1111;
+    pub const PHYS: u32 = 0x2222_2222;
+    pub const DISK_DATA: u32 = 0x3333_3333;
+    pub const VIRT: u32 = 0xDDDD_DDDD;
+    pub const VD_CONF: u32 = 0xEEEE_EEEE;
+    pub const SPARE: u32 = 0x5555_5555;
+}
+
+/// Every structure keeps its CRC at offset 4.
+pub const CRC: usize = 4;
+pub const GUID_LEN: usize = 24;
+
+/// `ddf_header` (512 bytes): anchor, primary and secondary.
+pub mod header {
+    pub const GUID: usize = 0x08;
+    pub const REVISION: core::ops::Range<usize> = 0x20..0x28;
+    pub const SEQ: usize = 0x28;
+    pub const TIMESTAMP: usize = 0x2C;
+    pub const OPENFLAG: usize = 0x30;
+    pub const PRIMARY_LBA: usize = 0x60;
+    pub const SECONDARY_LBA: usize = 0x68;
+    pub const TYPE: usize = 0x70;
+    pub const PAD2: core::ops::Range<usize> = 0x71..0x74;
+    pub const WORKSPACE_LBA: usize = 0x78;
+    pub const MAX_PD_ENTRIES: usize = 0x80;
+    pub const MAX_VD_ENTRIES: usize = 0x82;
+    pub const MAX_PARTITIONS: usize = 0x84;
+    pub const CONFIG_RECORD_LEN: usize = 0x86;
+    pub const MPPE: usize = 0x88;
+    /// (offset, length) pairs of the sections, in this order.
+    pub const CONTROLLER_SECTION: usize = 0xC0;
+    pub const PHYS_SECTION: usize = 0xC8;
+    pub const VIRT_SECTION: usize = 0xD0;
+    pub const CONFIG_SECTION: usize = 0xD8;
+    pub const DATA_SECTION: usize = 0xE0;
+
+    pub const TYPE_ANCHOR: u8 = 0;
+    pub const TYPE_PRIMARY: u8 = 1;
+    pub const TYPE_SECONDARY: u8 = 2;
+}
+
+/// Section headers of the physical and virtual disk records (64 bytes).
+pub mod table {
+    /// `used_pdes` / `populated_vdes`.
+    pub const USED: usize = 0x08;
+    /// `max_pdes` / `max_vdes`.
+    pub const MAX: usize = 0x0A;
+    pub const LEN: usize = 64;
+    /// Every entry is 64 bytes.
+    pub const ENTRY: usize = 64;
+}
+
+/// `phys_disk_entry`.
+pub mod phys {
+    pub const REFNUM: usize = 0x18;
+    pub const TYPE: usize = 0x1C;
+    pub const STATE: usize = 0x1E;
+    pub const CONFIG_SIZE: usize = 0x20;
+}
+
+/// `virtual_entry`.
+pub mod virt {
+    pub const STATE: usize = 0x20;
+    pub const INIT_STATE: usize = 0x21;
+    pub const NAME: core::ops::Range<usize> = 0x30..0x40;
+}
+
+/// `vd_config` (fixed part; the refnum and LBA arrays follow at 0x200).
+pub mod conf {
+    pub const GUID: usize = 0x08;
+    pub const TIMESTAMP: usize = 0x20;
+    pub const SEQNUM: usize = 0x24;
+    pub const PRIM_ELMNT_COUNT: usize = 0x40;
+    pub const CHUNK_SHIFT: usize = 0x42;
+    pub const PRL: usize = 0x43;
+    pub const RLQ: usize = 0x44;
+    pub const SEC_ELMNT_COUNT: usize = 0x45;
+    pub const SEC_ELMNT_SEQ: usize = 0x46;
+    pub const SRL: usize = 0x47;
+    pub const BLOCKS: usize = 0x48;
+    pub const ARRAY_BLOCKS: usize = 0x50;
+    pub const PHYS_REFNUM: usize = 0x200;
+}
+
+/// `disk_data` (512 bytes, one per disk).
+pub mod disk_data {
+    pub const GUID: usize = 0x08;
+    pub const REFNUM: usize = 0x20;
+}
+
+/// A header's (offset, length) of the section at `at` (one of `header::*_SECTION`).
+pub fn section(h: &[u8], at: usize) -> (u32, u32) {
+    (be32(h, at), be32(h, at + 4))
+}
+
+pub fn is_all_ff(b: &[u8]) -> bool {
+    b.iter().all(|&c| c == 0xFF)
+}
+
+/// A view of a header.
+pub struct Header<T> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> Header<T> {
+    /// A header view, or `None` if `buf` is shorter than a sector.
+    pub fn new_checked(buf: T) -> Option<Header<T>> {
+        (buf.as_ref().len() >= SECTOR).then_some(Header { buf })
+    }
+    fn b(&self) -> &[u8] {
+        self.buf.as_ref()
+    }
+    pub fn magic(&self) -> u32 {
+        be32(self.b(), 0)
+    }
+    pub fn guid(&self) -> &[u8] {
+        &self.b()[header::GUID..header::GUID + GUID_LEN]
+    }
+    pub fn revision(&self) -> &[u8] {
+        &self.b()[header::REVISION]
+    }
+    pub fn seq(&self) -> u32 {
+        be32(self.b(), header::SEQ)
+    }
+    pub fn timestamp(&self) -> u32 {
+        be32(self.b(), header::TIMESTAMP)
+    }
+    pub fn openflag(&self) -> u8 {
+        self.b()[header::OPENFLAG]
+    }
+    pub fn primary_lba(&self) -> u64 {
+        be64(self.b(), header::PRIMARY_LBA)
+    }
+    pub fn secondary_lba(&self) -> u64 {
+        be64(self.b(), header::SECONDARY_LBA)
+    }
+    pub fn workspace_lba(&self) -> u64 {
+        be64(self.b(), header::WORKSPACE_LBA)
+    }
+    pub fn kind(&self) -> u8 {
+        self.b()[header::TYPE]
+    }
+    pub fn max_pd_entries(&self) -> u16 {
+        be16(self.b(), header::MAX_PD_ENTRIES)
+    }
+    pub fn max_vd_entries(&self) -> u16 {
+        be16(self.b(), header::MAX_VD_ENTRIES)
+    }
+    pub fn max_partitions(&self) -> u16 {
+        be16(self.b(), header::MAX_PARTITIONS)
+    }
+    pub fn config_record_len(&self) -> u16 {
+        be16(self.b(), header::CONFIG_RECORD_LEN)
+    }
+    pub fn mppe(&self) -> u16 {
+        be16(self.b(), header::MPPE)
+    }
+}
+
+/// Store `crc` of `buf` (computed with the CRC field set to all-ones) at offset 4.
+pub fn seal(buf: &mut [u8]) {
+    set_be32(buf, CRC, 0xFFFF_FFFF);
+    let c = super::crc::crc32(buf);
+    set_be32(buf, CRC, c);
+}
+
+/// Whether the CRC stored in `buf` matches its contents.
+pub fn crc_ok(buf: &[u8]) -> bool {
+    stored_and_computed(buf).map(|(s, c)| s == c).unwrap_or(false)
+}
+
+/// The stored and the computed CRC of `buf`.
+pub fn stored_and_computed(buf: &[u8]) -> Option<(u32, u32)> {
+    if buf.len() < 8 {
+        return None;
+    }
+    let stored = be32(buf, CRC);
+    // The CRC covers the structure with its own field read as all-ones.
+    let c = super::crc::crc32_with_field(buf, CRC);
+    Some((stored, c))
+}

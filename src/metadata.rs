@@ -112,7 +112,7 @@ pub struct Region {
 }
 
 /// The writes for one disk, in the order they must reach the disk.
-pub type Regions = ArrayVec<Region, 3>;
+pub type Regions = ArrayVec<Region, 5>;
 
 /// Geometry of a member disk, queried by the shell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,6 +183,13 @@ pub trait Metadata {
 
     /// Whether in-memory changes wait to be written.
     fn updates_pending(&self) -> bool;
+
+    /// The current time, for timestamps the format records (the shell
+    /// calls this before each pass; formats without timestamps ignore it).
+    fn set_clock(&mut self, _unix_secs: u64) {}
+
+    /// Bytes a render buffer for one disk needs.
+    fn render_len(&self) -> usize;
 
     /// Start writing pending changes: advance the generation and freeze the
     /// image that [`Metadata::render`] hands out. Returns the number of disks

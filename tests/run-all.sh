@@ -50,6 +50,7 @@ vmgroup foundation tests/vm/scenarios/foundation.sh
 vmgroup rebuild tests/vm/scenarios/rebuild.sh
 vmgroup protocol tests/vm/scenarios/protocol.sh
 vmgroup takeover tests/vm/scenarios/takeover.sh
+vmgroup ddf tests/vm/scenarios/ddf.sh
 VM_SYSTEMD=1 vmgroup systemd tests/vm/scenarios/systemd.sh
 # Full boots from an IMSM RAID1 root (mkinitramfs with our hook).
 echo "=== boot"

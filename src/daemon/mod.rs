@@ -10,7 +10,7 @@ pub mod takeover;
 
 use crate::imsm::{DiskInfo, DiskSource, Imsm, LoadNote};
 use crate::{md, mdstat};
-use crate::metadata::{DevT, DiskGeom, Metadata, Region, MAX_DISKS};
+use crate::metadata::{DevT, DiskGeom, Metadata, Region, Regions, MAX_DISKS};
 use crate::sys::{self, AlignedBuf};
 use crate::{error, info, warn};
 use array::Array;
@@ -116,6 +116,23 @@ fn log_notes(devnm: &str, disks: &[Disk], notes: &[LoadNote]) {
     }
 }
 
+/// Log what the DDF loader found noteworthy.
+fn log_ddf_notes(devnm: &str, disks: &[Disk], notes: &[crate::ddf::LoadNote]) {
+    use crate::ddf::LoadNote as N;
+    let name = |dev: DevT| disks.iter().find(|d| d.dev == dev).map(|d| d.kname.as_str()).unwrap_or("?");
+    for n in notes {
+        match n {
+            N::Rejected { dev, what, why } => {
+                warn!("{devnm}: DDF {what} on {} not used: {why}; it will be rewritten from the good copy", name(*dev))
+            }
+            N::Stale { dev, seq } => warn!("{devnm}: {} holds older DDF metadata (sequence {seq})", name(*dev)),
+            N::BadConfigRecord { dev, index } => {
+                warn!("{devnm}: DDF configuration record {index} on {} is corrupt; ignored", name(*dev))
+            }
+        }
+    }
+}
+
 impl Daemon {
     /// Load the container's metadata from its member disks.
     pub fn load(
@@ -128,7 +145,14 @@ impl Daemon {
             start::Format::Imsm => {
                 Imsm::load(&mut Disks(&disks), &mut notes).map(|m| m as Box<dyn Metadata>).map_err(|e| e.to_string())
             }
-            start::Format::Ddf => Err("DDF is not supported by this build yet".into()),
+            start::Format::Ddf => {
+                let mut dnotes = Vec::new();
+                let r = crate::ddf::Ddf::load(&mut Disks(&disks), &mut dnotes)
+                    .map(|m| m as Box<dyn Metadata>)
+                    .map_err(|e| e.to_string());
+                log_ddf_notes(devnm, &disks, &dnotes);
+                r
+            }
         };
         log_notes(devnm, &disks, &notes);
         match r {
@@ -155,6 +179,7 @@ impl Daemon {
         )?;
         let mut name = String::new();
         let _ = name.push_str(devnm);
+        let wlen = md.render_len().max(WRITE_BUF).div_ceil(4096) * 4096;
         Ok(Daemon {
             devnm: name,
             format: start::Format::Imsm,
@@ -163,7 +188,7 @@ impl Daemon {
             arrays: ArrayVec::new(),
             mdstat_fd,
             mdstat_buf: Box::new([0; MDSTAT_BUF]),
-            wbufs: (0..WRITE_BUFS).map(|_| AlignedBuf::new(WRITE_BUF)).collect(),
+            wbufs: (0..WRITE_BUFS).map(|_| AlignedBuf::new(wlen)).collect(),
             aio: sys::aio::Aio::new()?,
             sigfd: sys::signal::signal_fd()?,
             control,
@@ -180,7 +205,11 @@ impl Daemon {
     }
 
     /// Write pending metadata to every member that must receive it. All
-    /// disks are written together; identical images share one buffer.
+    /// disks are written together; identical images share one buffer. A
+    /// format that needs several writes per disk (DDF: sections, then the
+    /// header that describes them) gets them in phases: every disk's first
+    /// write, then every disk's second, and so on; a disk whose write failed
+    /// gets none of the later ones.
     pub fn sync_metadata(&mut self) {
         if !self.md.updates_pending() {
             return;
@@ -189,10 +218,10 @@ impl Daemon {
         let mut i = 0;
         while i < n {
             // Fill the buffer pool with distinct images, then write a batch.
-            let mut batch: ArrayVec<(usize, usize, Region), MAX_DISKS> = ArrayVec::new();
-            // The region each filled buffer holds.
-            let mut images: ArrayVec<Region, WRITE_BUFS> = ArrayVec::new();
-            while i < n && !images.is_full() {
+            let mut batch: ArrayVec<(usize, usize, Regions), MAX_DISKS> = ArrayVec::new();
+            // The regions each filled buffer holds.
+            let mut images: ArrayVec<Regions, WRITE_BUFS> = ArrayVec::new();
+            while i < n && !images.is_full() && !batch.is_full() {
                 let disk = self.md.disk_dev(i).and_then(|dev| self.disks.iter().position(|d| d.dev == dev));
                 let Some(d) = disk else {
                     i += 1;
@@ -201,34 +230,47 @@ impl Daemon {
                 let slot = images.len();
                 let regions = self.md.render(i, self.disks[d].geom, self.wbufs[slot].as_mut_slice());
                 i += 1;
-                let Some(&r) = regions.first() else { continue };
-                let new = region_bytes(&self.wbufs[slot], &r);
+                if regions.is_empty() {
+                    error!("{}: metadata for {} does not fit the write buffer", self.devnm, self.disks[d].kname);
+                    continue;
+                }
                 let same = (0..images.len()).find(|&j| {
-                    images[j].start == r.start
-                        && images[j].len == r.len
-                        && region_bytes(&self.wbufs[j], &images[j]) == new
+                    images[j] == regions
+                        && regions.iter().all(|r| region_bytes(&self.wbufs[j], r) == region_bytes(&self.wbufs[slot], r))
                 });
                 match same {
-                    Some(j) => batch.push((j, d, r)),
+                    Some(j) => batch.push((j, d, regions)),
                     None => {
-                        images.push(r);
-                        batch.push((slot, d, r));
+                        images.push(regions.clone());
+                        batch.push((slot, d, regions));
                     }
                 }
             }
-            let mut writes: ArrayVec<sys::aio::Write<'_>, MAX_DISKS> = ArrayVec::new();
-            for &(b, d, r) in &batch {
-                writes.push(sys::aio::Write {
-                    fd: self.disks[d].fd.as_fd(),
-                    buf: &self.wbufs[b].as_slice()[r.start..r.start + r.len],
-                    offset: r.offset,
-                });
-            }
-            let mut results = [Ok(()); MAX_DISKS];
-            self.aio.write_all(&writes, &mut results[..writes.len()]);
-            for (k, res) in results[..writes.len()].iter().enumerate() {
-                if let Err(e) = res {
-                    error!("{}: metadata write to {} failed: {e}", self.devnm, self.disks[batch[k].1].kname);
+            let phases = batch.iter().map(|b| b.2.len()).max().unwrap_or(0);
+            let mut failed = [false; MAX_DISKS];
+            for ph in 0..phases {
+                let mut writes: ArrayVec<sys::aio::Write<'_>, MAX_DISKS> = ArrayVec::new();
+                let mut who: ArrayVec<usize, MAX_DISKS> = ArrayVec::new();
+                for (k, (b, d, regions)) in batch.iter().enumerate() {
+                    let Some(r) = regions.get(ph) else { continue };
+                    if failed[k] {
+                        continue;
+                    }
+                    writes.push(sys::aio::Write {
+                        fd: self.disks[*d].fd.as_fd(),
+                        buf: region_bytes(&self.wbufs[*b], r),
+                        offset: r.offset,
+                    });
+                    who.push(k);
+                }
+                let mut results = [Ok(()); MAX_DISKS];
+                self.aio.write_all(&writes, &mut results[..writes.len()]);
+                for (w, res) in results[..writes.len()].iter().enumerate() {
+                    if let Err(e) = res {
+                        let k = who[w];
+                        failed[k] = true;
+                        error!("{}: metadata write to {} failed: {e}", self.devnm, self.disks[batch[k].1].kname);
+                    }
                 }
             }
         }
@@ -413,6 +455,9 @@ impl Daemon {
         let mut ctl_events: ArrayVec<PollFlags, { 1 + control::MAX_CLIENTS }> = ArrayVec::new();
         loop {
             // Write-pending first: nothing else may delay a waiting write.
+            if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+                self.md.set_clock(t.as_secs());
+            }
             self.monitor_pass();
             if core::mem::take(&mut quiet_timeout) {
                 self.watchdog();

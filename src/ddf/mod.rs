@@ -7,7 +7,10 @@
 //! builds on it. Sections are held in buffers sized once at load time.
 
 pub mod crc;
+mod handler;
 pub mod view;
+
+pub use handler::{pd_state, vd_state, DDF_EPOCH};
 
 use crate::imsm::{DiskInfo, DiskSource};
 use crate::metadata::{DevT, Region, Regions, MAX_DISKS};
@@ -271,6 +274,11 @@ pub struct Ddf {
     pub virt: Box<[u8]>,
     pub confs: ArrayVec<VdConf, MAX_VDS>,
     pub members: ArrayVec<Member, MAX_DISKS>,
+    /// Changes wait to be written (the header's sequence number is already
+    /// advanced for them).
+    pending: bool,
+    /// The time for new timestamps (DDF epoch), set by the shell.
+    now: u32,
 }
 
 impl Ddf {
@@ -330,6 +338,8 @@ impl Ddf {
             virt: g.virt,
             confs: ArrayVec::new(),
             members: ArrayVec::new(),
+            pending: false,
+            now: Header::new_checked(&header[..]).unwrap().timestamp(),
         });
         for &i in &order {
             let h = heads[i].clone().unwrap();
@@ -468,7 +478,7 @@ impl Ddf {
 
     /// Render member `i`'s metadata into `buf`: the primary and secondary
     /// copies (each header with its sections at the header's offsets) and
-    /// the anchor, as three regions. Header timestamps are `now` (DDF
+    /// the anchor, as five regions in the order they must reach the disk. Header timestamps are `now` (DDF
     /// epoch), or the disk's own when `None` (an unchanged re-render).
     pub fn render(&self, i: usize, now: Option<u32>, buf: &mut [u8]) -> Regions {
         let mut out = Regions::new();
@@ -482,6 +492,10 @@ impl Ddf {
         set_be64(&mut anchor, hdr::SECONDARY_LBA, m.secondary_lba);
         set_be64(&mut anchor, hdr::WORKSPACE_LBA, m.workspace_lba);
         set_be32(&mut anchor, hdr::TIMESTAMP, now.unwrap_or(m.timestamp));
+        // Each copy's sections go first and its header after them, so a
+        // header never describes sections that are not on the disk yet
+        // (mdadm writes header, sections, header; it does not check section
+        // CRCs when it loads).
         let mut start = 0;
         for (kind, lba) in [(hdr::TYPE_PRIMARY, m.primary_lba), (hdr::TYPE_SECONDARY, m.secondary_lba)] {
             if lba == u64::MAX {
@@ -495,7 +509,9 @@ impl Ddf {
             view::seal(&mut h);
             b[..SECTOR].copy_from_slice(&h);
             self.render_sections(m, b);
-            out.push(Region { offset: lba * SECTOR as u64, start, len: copy });
+            let at = lba * SECTOR as u64;
+            out.push(Region { offset: at + SECTOR as u64, start: start + SECTOR, len: copy - SECTOR });
+            out.push(Region { offset: at, start, len: SECTOR });
             start += copy;
         }
         anchor[hdr::TYPE] = hdr::TYPE_ANCHOR;

@@ -326,6 +326,10 @@ impl Metadata for Imsm {
         out
     }
 
+    fn render_len(&self) -> usize {
+        super::MPB_MAX + 4096
+    }
+
     fn end_write(&mut self) {}
 
     fn generation(&self) -> u32 {

@@ -48,6 +48,9 @@ impl Metadata for Recorder {
     fn process_update(&mut self, _p: &[u8], _active: &[u32]) -> Result<crate::metadata::UpdateDone, &'static str> {
         Err("unsupported")
     }
+    fn render_len(&self) -> usize {
+        0
+    }
     fn updates_pending(&self) -> bool {
         self.pending
     }

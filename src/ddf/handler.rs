@@ -1,0 +1,358 @@
+//! What mdmon's monitor asks of DDF: dirty/clean and initialisation state
+//! of a virtual disk, member failures and the virtual disk state that
+//! follows, and writing the metadata back to every member.
+//!
+//! DDF records no resync or rebuild position (only "not / partly / fully
+//! initialised"), so nothing is resumed from a checkpoint: an interrupted
+//! resync or rebuild starts again from zero, as with mdadm.
+
+use super::view::{self, conf, phys, table, virt, GUID_LEN};
+use super::Ddf;
+use crate::md::DevState;
+use crate::metadata::{ArrayCtx, Consistency, DevT, DiskGeom, Metadata, NewDisk, NewMember, OpenError, Regions, UpdateDone, MAX_SLOTS};
+use crate::wire::{be16, be32, set_be16, set_be32};
+use arrayvec::ArrayVec;
+
+/// Physical disk state bits.
+pub mod pd_state {
+    pub const ONLINE: u16 = 0x01;
+    pub const FAILED: u16 = 0x02;
+    pub const REBUILDING: u16 = 0x04;
+    pub const MISSING: u16 = 0x40;
+}
+
+/// Virtual disk states (low three bits) and the Inconsistent flag.
+pub mod vd_state {
+    pub const OPTIMAL: u8 = 0;
+    pub const DEGRADED: u8 = 1;
+    pub const FAILED: u8 = 4;
+    pub const PART_OPTIMAL: u8 = 5;
+    pub const MASK: u8 = 0x07;
+    pub const INCONSISTENT: u8 = 0x10;
+}
+
+/// Primary RAID levels.
+mod prl {
+    pub const RAID0: u8 = 0x00;
+    pub const RAID1: u8 = 0x01;
+    pub const RAID4: u8 = 0x04;
+    pub const RAID5: u8 = 0x05;
+    pub const RAID6: u8 = 0x06;
+    pub const RAID1E: u8 = 0x11;
+    pub const JBOD: u8 = 0x0F;
+    pub const CONCAT: u8 = 0x1F;
+}
+
+/// Secondary RAID level "mirrored".
+const SRL_MIRRORED: u8 = 0x01;
+
+/// Seconds between the Unix epoch and DDF's (1980-01-01).
+pub const DDF_EPOCH: u64 = 315_532_800;
+
+impl Ddf {
+    fn mppe(&self) -> usize {
+        usize::from(be16(&self.header, view::header::MPPE))
+    }
+
+    /// The configuration (index into `confs`) of VD number `inst`.
+    pub(super) fn conf_of(&self, inst: u32) -> Option<usize> {
+        self.confs.iter().position(|c| c.vcnum == Some(inst as usize))
+    }
+
+    fn virt_off(inst: u32) -> usize {
+        table::LEN + inst as usize * table::ENTRY
+    }
+
+    fn phys_off(pd: usize) -> usize {
+        table::LEN + pd * table::ENTRY
+    }
+
+    pub(super) fn pd_state(&self, pd: usize) -> u16 {
+        be16(&self.phys, Self::phys_off(pd) + phys::STATE)
+    }
+
+    fn set_pd_state(&mut self, pd: usize, v: u16) {
+        set_be16(&mut self.phys, Self::phys_off(pd) + phys::STATE, v);
+    }
+
+    /// The physical disk entry with `refnum`.
+    fn find_phys(&self, refnum: u32) -> Option<usize> {
+        if refnum == 0xFFFF_FFFF {
+            return None;
+        }
+        self.phys_entries().position(|e| !view::is_all_ff(&e[..GUID_LEN]) && be32(e, phys::REFNUM) == refnum)
+    }
+
+    /// The position in `rec` of its `n`-th member (unused positions skipped).
+    fn index_in_bvd(&self, rec: &[u8], n: usize) -> Option<usize> {
+        let count = usize::from(be16(rec, conf::PRIM_ELMNT_COUNT));
+        (0..self.mppe())
+            .filter(|&p| be32(rec, conf::PHYS_REFNUM + 4 * p) != 0xFFFF_FFFF)
+            .take(count)
+            .nth(n)
+    }
+
+    /// The record (BVD) and position of md slot `n` of configuration `c`.
+    pub(super) fn slot_position(&self, c: usize, n: u32) -> Option<(usize, usize)> {
+        let vc = &self.confs[c];
+        let first = &vc.records[0];
+        let prim = usize::from(be16(first, conf::PRIM_ELMNT_COUNT)).max(1);
+        let (k, within) = if first[conf::SEC_ELMNT_COUNT] <= 1 {
+            (0, n as usize)
+        } else {
+            let bvd = n as usize / prim;
+            let k = vc.records.iter().position(|r| usize::from(r[conf::SEC_ELMNT_SEQ]) == bvd)?;
+            (k, n as usize % prim)
+        };
+        Some((k, self.index_in_bvd(&vc.records[k], within)?))
+    }
+
+    /// The state one BVD's members give it.
+    fn bvd_state(&self, rec: &[u8]) -> u8 {
+        let n = usize::from(be16(rec, conf::PRIM_ELMNT_COUNT));
+        let mut working = 0;
+        let mut avail: ArrayVec<bool, MAX_SLOTS> = ArrayVec::new();
+        for i in 0..n.min(MAX_SLOTS) {
+            let ok = self
+                .index_in_bvd(rec, i)
+                .and_then(|p| self.find_phys(be32(rec, conf::PHYS_REFNUM + 4 * p)))
+                .map(|pd| self.pd_state(pd) & (pd_state::ONLINE | pd_state::FAILED | pd_state::REBUILDING) == pd_state::ONLINE)
+                .unwrap_or(false);
+            working += usize::from(ok);
+            avail.push(ok);
+        }
+        if working == n {
+            return vd_state::OPTIMAL;
+        }
+        match rec[conf::PRL] {
+            prl::RAID0 | prl::CONCAT | prl::JBOD => vd_state::FAILED,
+            prl::RAID1 if working == 0 => vd_state::FAILED,
+            prl::RAID1 if working >= 2 => vd_state::PART_OPTIMAL,
+            // RAID1E (md raid10 in one BVD): every pair of neighbours must keep one copy.
+            prl::RAID1E if (0..n).step_by(2).any(|i| !avail[i] && !avail.get(i + 1).copied().unwrap_or(false)) => {
+                vd_state::FAILED
+            }
+            prl::RAID4 | prl::RAID5 if working + 1 < n => vd_state::FAILED,
+            prl::RAID6 if working + 2 < n => vd_state::FAILED,
+            prl::RAID6 if working + 1 == n => vd_state::PART_OPTIMAL,
+            _ => vd_state::DEGRADED,
+        }
+    }
+
+    /// The state of a whole VD (its BVDs folded by the secondary level).
+    fn svd_state(&self, c: usize) -> u8 {
+        let vc = &self.confs[c];
+        let srl = vc.records[0][conf::SRL];
+        let mut state = self.bvd_state(&vc.records[0]);
+        for r in vc.records.iter().skip(1) {
+            let other = self.bvd_state(r);
+            state = match (state, other) {
+                (vd_state::OPTIMAL, vd_state::OPTIMAL) => vd_state::OPTIMAL,
+                (s, o) if srl == SRL_MIRRORED => {
+                    if s == vd_state::OPTIMAL || o == vd_state::OPTIMAL {
+                        vd_state::PART_OPTIMAL
+                    } else if s == vd_state::FAILED && o == vd_state::FAILED {
+                        vd_state::FAILED
+                    } else {
+                        vd_state::DEGRADED
+                    }
+                }
+                (s, o) if s == vd_state::FAILED || o == vd_state::FAILED => vd_state::FAILED,
+                (s, o) if s == vd_state::DEGRADED || o == vd_state::DEGRADED => vd_state::DEGRADED,
+                _ => vd_state::PART_OPTIMAL,
+            };
+        }
+        state
+    }
+
+    /// Something changed: the header's sequence number advances once per
+    /// write; a changed configuration record gets a new seqnum and time.
+    fn touch(&mut self, record: Option<(usize, usize)>) {
+        if let Some((c, k)) = record {
+            let r = &mut self.confs[c].records[k];
+            set_be32(r, conf::TIMESTAMP, self.now);
+            let s = be32(r, conf::SEQNUM).wrapping_add(1);
+            set_be32(r, conf::SEQNUM, s);
+        }
+        if !self.pending {
+            self.pending = true;
+            let s = be32(&self.header, view::header::SEQ).wrapping_add(1);
+            set_be32(&mut self.header, view::header::SEQ, s);
+        }
+    }
+
+    /// Store VD `inst`'s state (low bits) if it changed; true if it did.
+    fn store_vd_state(&mut self, inst: u32, c: usize) -> bool {
+        let state = self.svd_state(c);
+        let o = Self::virt_off(inst) + virt::STATE;
+        let old = self.virt[o];
+        let new = (old & !vd_state::MASK) | state;
+        self.virt[o] = new;
+        new != old
+    }
+
+    /// On first activation: members whose disk is not in the container are
+    /// recorded failed and missing, and the VD state follows.
+    fn handle_missing(&mut self, a: &mut ArrayCtx, c: usize) {
+        for n in 0..a.raid_disks.min(MAX_SLOTS as u32) {
+            let Some((k, p)) = self.slot_position(c, n) else { break };
+            let refnum = be32(&self.confs[c].records[k], conf::PHYS_REFNUM + 4 * p);
+            let present = self.members.iter().any(|m| be32(&m.disk_data, view::disk_data::REFNUM) == refnum);
+            if present {
+                continue;
+            }
+            if let Some(pd) = self.find_phys(refnum) {
+                let st = self.pd_state(pd);
+                if st & pd_state::ONLINE != 0 {
+                    self.set_pd_state(pd, (st & !pd_state::ONLINE) | pd_state::FAILED | pd_state::MISSING);
+                    set_be32(&mut self.confs[c].records[k], conf::PHYS_REFNUM + 4 * p, 0);
+                    self.touch(Some((c, k)));
+                }
+            }
+            if self.store_vd_state(a.inst, c) {
+                a.check_degraded = true;
+                self.touch(Some((c, k)));
+            }
+        }
+    }
+
+    /// Whether VD `inst` is recorded Inconsistent.
+    fn inconsistent(&self, inst: u32) -> bool {
+        self.virt[Self::virt_off(inst) + virt::STATE] & vd_state::INCONSISTENT != 0
+    }
+}
+
+impl Metadata for Ddf {
+    fn name(&self) -> &'static str {
+        "ddf"
+    }
+
+    fn set_clock(&mut self, unix_secs: u64) {
+        self.now = unix_secs.saturating_sub(DDF_EPOCH) as u32;
+    }
+
+    fn open_new(&mut self, inst: u32) -> Result<(), OpenError> {
+        let max = usize::from(be16(&self.virt, table::MAX));
+        if inst as usize >= max || self.volumes().all(|v| v != inst as usize) || self.conf_of(inst).is_none() {
+            return Err(OpenError::NoSuchVolume);
+        }
+        Ok(())
+    }
+
+    fn set_array_state(&mut self, a: &mut ArrayCtx, consistent: Consistency) -> bool {
+        let Some(c) = self.conf_of(a.inst) else { return consistent != Consistency::Dirty };
+        let mut clean = consistent != Consistency::Dirty;
+        if consistent == Consistency::Starting {
+            self.handle_missing(a, c);
+            clean = a.resync_complete();
+        }
+        let o = Self::virt_off(a.inst);
+        let old = self.virt[o + virt::STATE];
+        let new = if clean { old & !vd_state::INCONSISTENT } else { old | vd_state::INCONSISTENT };
+        let old_init = self.virt[o + virt::INIT_STATE];
+        // Not, partly (position not recorded) or fully initialised.
+        let init = if a.resync_complete() {
+            2
+        } else if a.resync_start == 0 {
+            0
+        } else {
+            1
+        };
+        let new_init = (old_init & !0x03) | init;
+        if new != old || new_init != old_init {
+            self.virt[o + virt::STATE] = new;
+            self.virt[o + virt::INIT_STATE] = new_init;
+            self.touch(None);
+        }
+        clean
+    }
+
+    fn set_disk(&mut self, a: &mut ArrayCtx, slot: u32, state: DevState) {
+        let Some(c) = self.conf_of(a.inst) else { return };
+        let Some((k, p)) = self.slot_position(c, slot) else { return };
+        let Some(dev) = a.slots.iter().find(|s| s.slot == slot).map(|s| s.dev) else { return };
+        let Some(pdnum) = self.members.iter().find(|m| m.dev == dev).and_then(|m| m.pdnum) else { return };
+        let refnum = be32(&self.confs[c].records[k], conf::PHYS_REFNUM + 4 * p);
+        let mut changed = false;
+        if self.find_phys(refnum) == Some(pdnum) {
+            let old = self.pd_state(pdnum);
+            let mut st = old;
+            if state.has(DevState::FAULTY) {
+                st |= pd_state::FAILED;
+            }
+            if state.has(DevState::INSYNC) {
+                st = (st | pd_state::ONLINE) & !pd_state::REBUILDING;
+            }
+            if st != old {
+                self.set_pd_state(pdnum, st);
+                changed = true;
+            }
+        }
+        // A disk not (yet) in this position would be a rebuilt spare; spare
+        // activation is not part of this build's DDF support.
+        if self.store_vd_state(a.inst, c) {
+            changed = true;
+        }
+        if changed {
+            self.touch(Some((c, k)));
+        }
+    }
+
+    fn add_disk(&mut self, _disk: NewDisk) -> bool {
+        false
+    }
+
+    fn remove_disk(&mut self, dev: DevT) {
+        let Some(i) = self.members.iter().position(|m| m.dev == dev) else { return };
+        let m = self.members.remove(i);
+        if let Some(pd) = m.pdnum {
+            let st = self.pd_state(pd);
+            self.set_pd_state(pd, st | pd_state::MISSING);
+            self.touch(None);
+        }
+    }
+
+    fn choose_spares(&self, _a: &ArrayCtx, _out: &mut ArrayVec<NewMember, MAX_SLOTS>) {}
+
+    fn record_rebuild(&mut self, _a: &ArrayCtx, _added: &[NewMember], _random: u32) {}
+
+    /// DDF keeps no rebuild position: never a checkpoint to resume from.
+    fn resume_position(&self, _a: &ArrayCtx, _slot: u32) -> Option<u64> {
+        None
+    }
+
+    fn process_update(&mut self, _payload: &[u8], _active: &[u32]) -> Result<UpdateDone, &'static str> {
+        Err("DDF metadata updates are not supported by this build yet")
+    }
+
+    fn updates_pending(&self) -> bool {
+        self.pending
+    }
+
+    fn begin_write(&mut self) -> usize {
+        self.pending = false;
+        self.members.len()
+    }
+
+    fn disk_dev(&self, i: usize) -> Option<DevT> {
+        self.members.get(i).map(|m| m.dev)
+    }
+
+    fn render_len(&self) -> usize {
+        Ddf::render_len(self)
+    }
+
+    fn render(&self, i: usize, _geom: DiskGeom, buf: &mut [u8]) -> Regions {
+        Ddf::render(self, i, Some(self.now), buf)
+    }
+
+    fn end_write(&mut self) {}
+
+    fn generation(&self) -> u32 {
+        be32(&self.header, view::header::SEQ)
+    }
+
+    fn volume_dirty(&self, inst: u32) -> Option<bool> {
+        self.conf_of(inst).map(|_| self.inconsistent(inst))
+    }
+}

@@ -21,6 +21,16 @@ pub mod pd_state {
     pub const MISSING: u16 = 0x40;
 }
 
+/// Physical disk type bits.
+pub mod pd_type {
+    pub const ACTIVE_IN_VD: u16 = 0x02;
+    pub const GLOBAL_SPARE: u16 = 0x04;
+    pub const SPARE: u16 = 0x08;
+}
+
+/// Physical disk state bit mdadm uses to find failed disks no VD uses.
+const TRANSITION: u16 = 0x08;
+
 /// Virtual disk states (low three bits) and the Inconsistent flag.
 pub mod vd_state {
     pub const OPTIMAL: u8 = 0;
@@ -222,6 +232,154 @@ impl Ddf {
     }
 }
 
+impl Ddf {
+    fn pd_type(&self, pd: usize) -> u16 {
+        be16(&self.phys, Self::phys_off(pd) + phys::TYPE)
+    }
+
+    fn set_pd_type(&mut self, pd: usize, v: u16) {
+        set_be16(&mut self.phys, Self::phys_off(pd) + phys::TYPE, v);
+    }
+
+    fn refnum_of(m: &super::Member) -> u32 {
+        be32(&m.disk_data, view::disk_data::REFNUM)
+    }
+
+    /// Start of the LBA offsets in a configuration record.
+    fn lba_base(&self) -> usize {
+        conf::PHYS_REFNUM + 4 * self.mppe()
+    }
+
+    /// The position of `refnum` in record `rec`, if it is a member there.
+    fn position_of(&self, rec: &[u8], refnum: u32) -> Option<usize> {
+        (0..self.mppe()).find(|&p| be32(rec, conf::PHYS_REFNUM + 4 * p) == refnum)
+    }
+
+    /// Where disk `m` has room for `size` sectors: the first gap between
+    /// the extents its VDs use, below its usable size (as mdadm's search).
+    fn find_space(&self, m: &super::Member, size: u64) -> Option<u64> {
+        let pd = m.pdnum?;
+        if self.pd_state(pd) & (pd_state::ONLINE | pd_state::FAILED | pd_state::MISSING) != pd_state::ONLINE {
+            return None;
+        }
+        let refnum = Self::refnum_of(m);
+        let mut used: ArrayVec<(u64, u64), { super::MAX_VDS * super::MAX_BVDS }> = ArrayVec::new();
+        for vc in &self.confs {
+            for r in &vc.records {
+                if let Some(p) = self.position_of(r, refnum) {
+                    let start = crate::wire::be64(r, self.lba_base() + 8 * p);
+                    let _ = used.try_push((start, crate::wire::be64(r, conf::BLOCKS)));
+                }
+            }
+        }
+        used.sort_unstable();
+        let end = crate::wire::be64(&self.phys, Self::phys_off(pd) + phys::CONFIG_SIZE);
+        let mut pos = 0u64;
+        for &(start, len) in used.iter().chain(core::iter::once(&(end, 0))) {
+            if start >= pos && start - pos >= size {
+                return Some(pos);
+            }
+            pos = pos.max(start.saturating_add(len));
+        }
+        None
+    }
+
+    /// Whether disk `m` is a spare dedicated to the VD with `guid`.
+    fn dedicated_to(&self, m: &super::Member, guid: &[u8]) -> bool {
+        let Some(sp) = m.spare.as_deref() else { return false };
+        if sp[0x13] & 0x01 == 0 {
+            return false;
+        }
+        let n = usize::from(be16(sp, 0x14));
+        (0..n).any(|j| sp.get(0x20 + 32 * j..0x20 + 32 * j + GUID_LEN) == Some(guid))
+    }
+
+    /// Whether disk `m` may hold a rebuilt member of any VD (a global
+    /// spare, a non-dedicated spare, or any working disk with room).
+    fn global_candidate(&self, m: &super::Member) -> bool {
+        let Some(pd) = m.pdnum else { return false };
+        let t = self.pd_type(pd);
+        if t & pd_type::SPARE != 0 {
+            return m.spare.as_deref().is_some_and(|sp| sp[0x13] & 0x01 == 0);
+        }
+        t & pd_type::GLOBAL_SPARE != 0 || self.pd_state(pd) & pd_state::FAILED == 0
+    }
+
+    /// Recompute which VDs disk `mi` backs, and its type (mdadm's vlist update).
+    fn update_vlist(&mut self, mi: usize) {
+        let Some(pd) = self.members[mi].pdnum else { return };
+        let refnum = Self::refnum_of(&self.members[mi]);
+        let mut vlist: ArrayVec<u8, { super::MAX_PARTITIONS }> = ArrayVec::new();
+        let mut in_degraded = false;
+        for c in 0..self.confs.len() {
+            let vc = &self.confs[c];
+            if !vc.records.iter().any(|r| self.position_of(r, refnum).is_some()) {
+                continue;
+            }
+            let vcnum = vc.vcnum;
+            let st = self.pd_state(pd);
+            if st & pd_state::FAILED != 0 {
+                self.set_pd_state(pd, st & !TRANSITION);
+            }
+            let _ = vlist.try_push(c as u8);
+            if let Some(v) = vcnum {
+                let s = self.virt[table::LEN + v * table::ENTRY + virt::STATE] & vd_state::MASK;
+                in_degraded |= s == vd_state::DEGRADED || s == vd_state::PART_OPTIMAL;
+            }
+        }
+        let mut t = self.pd_type(pd);
+        if !vlist.is_empty() {
+            t &= !pd_type::GLOBAL_SPARE;
+            if t & pd_type::ACTIVE_IN_VD == 0 {
+                t |= pd_type::ACTIVE_IN_VD;
+                if in_degraded {
+                    let st = self.pd_state(pd);
+                    self.set_pd_state(pd, st | pd_state::REBUILDING);
+                }
+            }
+        }
+        let has_spare = self.members[mi].spare.is_some();
+        if has_spare {
+            t = (t & !pd_type::GLOBAL_SPARE) | pd_type::SPARE;
+        }
+        if vlist.is_empty() && !has_spare {
+            t = (t | pd_type::GLOBAL_SPARE) & !(pd_type::SPARE | pd_type::ACTIVE_IN_VD);
+        }
+        self.set_pd_type(pd, t);
+        self.members[mi].vlist = vlist;
+    }
+
+    /// Drop failed disks no VD uses any more and that are not present
+    /// from the physical disk table, closing up the entries (as mdadm).
+    fn remove_failed(&mut self) {
+        let max = usize::from(be16(&self.phys, table::MAX));
+        let mut to = 0;
+        for from in 0..max {
+            let e = Self::phys_off(from);
+            if be32(&self.phys, e + phys::REFNUM) == 0xFFFF_FFFF {
+                continue;
+            }
+            let st = self.pd_state(from);
+            let present = self.members.iter().any(|m| m.pdnum == Some(from));
+            if st & pd_state::FAILED != 0 && st & TRANSITION != 0 && !present {
+                continue;
+            }
+            if from != to {
+                self.phys.copy_within(e..e + table::ENTRY, Self::phys_off(to));
+                for m in self.members.iter_mut().filter(|m| m.pdnum == Some(from)) {
+                    m.pdnum = Some(to);
+                }
+            }
+            to += 1;
+        }
+        set_be16(&mut self.phys, table::USED, to as u16);
+        for pd in to..max {
+            let e = Self::phys_off(pd);
+            self.phys[e..e + GUID_LEN].fill(0xFF);
+        }
+    }
+}
+
 impl Metadata for Ddf {
     fn name(&self) -> &'static str {
         "ddf"
@@ -312,9 +470,88 @@ impl Metadata for Ddf {
         }
     }
 
-    fn choose_spares(&self, _a: &ArrayCtx, _out: &mut ArrayVec<NewMember, MAX_SLOTS>) {}
+    fn choose_spares(&self, a: &ArrayCtx, out: &mut ArrayVec<NewMember, MAX_SLOTS>) {
+        let Some(c) = self.conf_of(a.inst) else { return };
+        let n = a.raid_disks as usize;
+        let working = a.slots.iter().filter(|s| !s.state.has(DevState::FAULTY)).count();
+        if working >= n || a.slots.iter().any(|s| s.state.has(DevState::FAULTY)) {
+            return;
+        }
+        let has = |slot: usize| a.slots.iter().any(|s| s.slot as usize == slot);
+        let enough = match a.level {
+            1 => working > 0,
+            4 | 5 => working + 1 >= n,
+            6 => working + 2 >= n,
+            // Near copies: every group of copies keeps one.
+            10 => {
+                let nc = (a.layout & 0xff).max(1) as usize;
+                (0..n).step_by(nc).all(|g| (g..(g + nc).min(n)).any(has))
+            }
+            _ => false,
+        };
+        if !enough {
+            return;
+        }
+        let guid = self.confs[c].guid();
+        for slot in (0..n.min(MAX_SLOTS)).filter(|&s| !has(s)) {
+            let taken = |m: &super::Member| a.slots.iter().any(|s| s.dev == m.dev) || out.iter().any(|p| p.dev == m.dev);
+            // Spares dedicated to this VD first, then any other candidate;
+            // disks in the reverse of the container's order, as mdadm walks
+            // its disk list (a spare added last is tried first).
+            let pick = [true, false].into_iter().find_map(|dedicated| {
+                self.members.iter().rev().find_map(|m| {
+                    let eligible = if dedicated { self.dedicated_to(m, guid) } else { self.global_candidate(m) };
+                    if !eligible || taken(m) {
+                        return None;
+                    }
+                    self.find_space(m, a.component_size).map(|pos| (m.dev, pos))
+                })
+            });
+            if let Some((dev, data_offset)) = pick {
+                let _ = out.try_push(NewMember { slot: slot as u32, dev, data_offset, component_size: a.component_size });
+            }
+        }
+    }
 
-    fn record_rebuild(&mut self, _a: &ArrayCtx, _added: &[NewMember], _random: u32) {}
+    /// The new members take their positions in the VD's records, and every
+    /// disk's VD list and type follow (mdadm's configuration update).
+    fn record_rebuild(&mut self, a: &ArrayCtx, added: &[NewMember], _random: u32) {
+        let Some(c) = self.conf_of(a.inst) else { return };
+        let prim = usize::from(be16(&self.confs[c].records[0], conf::PRIM_ELMNT_COUNT)).max(1);
+        let svd = self.confs[c].records[0][conf::SEC_ELMNT_COUNT] > 1;
+        let lba = self.lba_base();
+        for n in added {
+            let (bvd, pos) = (n.slot as usize / prim, n.slot as usize % prim);
+            let k = if svd {
+                self.confs[c].records.iter().position(|r| usize::from(r[conf::SEC_ELMNT_SEQ]) == bvd)
+            } else {
+                Some(0)
+            };
+            let Some(k) = k else { continue };
+            let Some(m) = self.members.iter().find(|m| m.dev == n.dev) else { continue };
+            let Some(pd) = m.pdnum else { continue };
+            if pos >= self.mppe() {
+                continue;
+            }
+            let refnum = be32(&self.phys, Self::phys_off(pd) + phys::REFNUM);
+            let r = &mut self.confs[c].records[k];
+            set_be32(r, conf::PHYS_REFNUM + 4 * pos, refnum);
+            crate::wire::set_be64(r, lba + 8 * pos, n.data_offset);
+        }
+        // Failed disks no VD references any more can then be dropped.
+        let max = usize::from(be16(&self.phys, table::MAX));
+        for pd in 0..max {
+            let st = self.pd_state(pd);
+            if st & pd_state::FAILED != 0 {
+                self.set_pd_state(pd, st | TRANSITION);
+            }
+        }
+        for mi in 0..self.members.len() {
+            self.update_vlist(mi);
+        }
+        self.remove_failed();
+        self.touch(None);
+    }
 
     /// DDF keeps no rebuild position: never a checkpoint to resume from.
     fn resume_position(&self, _a: &ArrayCtx, _slot: u32) -> Option<u64> {

@@ -23,8 +23,9 @@ pub const START_MAGIC: u32 = 0x5a5a_a5a5;
 pub const END_MAGIC: u32 = 0xa5a5_5a5a;
 /// Largest payload the protocol allows on the wire (mdadm's `MSG_MAX_LEN`, 4 MiB).
 pub const MSG_MAX_LEN: usize = 4 * 1024 * 1024;
-/// Largest payload our fixed receive buffer accepts; larger valid messages give [`FrameError::TooLong`].
-pub const MAX_PAYLOAD: usize = 16 * 1024;
+/// Largest payload our fixed receive buffer accepts (a DDF VD_CONF update
+/// for 8 BVDs is 28 KiB); larger valid messages give [`FrameError::TooLong`].
+pub const MAX_PAYLOAD: usize = 32 * 1024;
 /// Bytes of framing around a payload (start magic, length, end magic).
 pub const FRAME_OVERHEAD: usize = 12;
 /// Largest payload an [`Encoded`] reply can carry.
@@ -64,7 +65,7 @@ impl core::fmt::Display for FrameError {
     }
 }
 
-/// Incremental decoder for one connection; about 64 KiB (`12 + MAX_PAYLOAD` bytes plus a few words).
+/// Incremental decoder for one connection; about 32 KiB (`12 + MAX_PAYLOAD` bytes plus a few words).
 ///
 /// Because of its size, keep it in a `static`, a startup-time `Box`, or a
 /// fixed `arrayvec::ArrayVec<Decoder, N>` of connections rather than on a

@@ -471,3 +471,81 @@ mod handler {
         assert!(!ddf.updates_pending());
     }
 }
+
+mod updates {
+    use super::*;
+    use crate::metadata::Metadata;
+
+    fn virt_update(entry: &[u8]) -> Vec<u8> {
+        let mut u = vec![0xFFu8; 128];
+        u[..4].copy_from_slice(&view::magic::VIRT.to_be_bytes());
+        u[64..128].copy_from_slice(entry);
+        u
+    }
+
+    /// mdadm creating volume 1 again after it was killed: its VIRT entry,
+    /// then its configuration record.
+    #[test]
+    fn kill_then_create_a_volume_through_updates() {
+        let mut d = fixture("ddf-r1-r5-clean");
+        let (mut ddf, _) = load(&mut d);
+        let entry = ddf.virt_entries().nth(1).unwrap().to_vec();
+        let c = ddf.conf_of(1).unwrap();
+        let rec = ddf.confs[c].records[0].to_vec();
+        let seq = ddf.generation();
+        // Monitored: refused.
+        let mut kill = entry.clone();
+        kill[view::virt::STATE] = 0x02;
+        assert!(ddf.process_update(&virt_update(&kill), &[1]).is_err());
+        assert_eq!(ddf.volumes().count(), 2);
+        ddf.process_update(&virt_update(&kill), &[0]).expect("killed");
+        assert_eq!(ddf.volumes().collect::<Vec<_>>(), vec![0]);
+        assert_eq!(ddf.confs.len(), 1);
+        assert!(ddf.members.iter().all(|m| m.vlist.iter().all(|&x| usize::from(x) < ddf.confs.len())));
+        assert_eq!(ddf.generation(), seq + 1);
+        assert!(ddf.open_new(1).is_err());
+        // The configuration before the VIRT entry is refused; then both in order.
+        assert!(ddf.process_update(&rec, &[0]).is_err());
+        ddf.process_update(&virt_update(&entry), &[0]).expect("VD added");
+        assert!(ddf.process_update(&virt_update(&entry), &[0]).is_err(), "added once");
+        ddf.process_update(&rec, &[0]).expect("configured");
+        assert!(ddf.open_new(1).is_ok());
+        assert_eq!(ddf.members.iter().map(|m| m.vlist.len()).collect::<Vec<_>>(), vec![2, 2, 1]);
+        // Written and loaded again it is the same container as before.
+        let n = ddf.begin_write();
+        let mut buf = vec![0u8; ddf.render_len()];
+        for i in 0..n {
+            let disk = d.0.iter().position(|s| s.info.dev == ddf.members[i].dev).unwrap();
+            for r in ddf.render(i, None, &mut buf) {
+                d.bytes_mut(disk, r.offset, r.len).copy_from_slice(&buf[r.start..r.start + r.len]);
+            }
+        }
+        let (again, notes) = load(&mut d);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(again.volumes().count(), 2);
+        assert!(again.confs.iter().all(|c| c.vcnum.is_some()));
+    }
+
+    #[test]
+    fn malformed_updates_are_refused_without_change() {
+        let mut d = fixture("ddf-r1-r5-clean");
+        let (mut ddf, _) = load(&mut d);
+        let rec = ddf.confs[0].records[0].to_vec();
+        let before = (ddf.phys.clone(), ddf.virt.clone());
+        for (what, u) in [
+            ("empty", vec![]),
+            ("short VIRT", virt_update(&[0u8; 64])[..100].to_vec()),
+            ("long PHYS", {
+                let mut u = vec![0u8; 200];
+                u[..4].copy_from_slice(&view::magic::PHYS.to_be_bytes());
+                u
+            }),
+            ("VD_CONF cut", rec[..rec.len() - 1].to_vec()),
+            ("unknown magic", vec![1, 2, 3, 4, 5, 6, 7, 8]),
+        ] {
+            assert!(ddf.process_update(&u, &[]).is_err(), "{what}");
+        }
+        assert!(!ddf.updates_pending());
+        assert_eq!((ddf.phys.clone(), ddf.virt.clone()), before);
+    }
+}

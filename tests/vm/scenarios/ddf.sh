@@ -164,12 +164,7 @@ for impl in $IMPLS; do
 	use_impl "$impl"
 	run_scenario ddf-monitor sc_ddf_monitor
 	run_scenario ddf-two-volumes sc_ddf_two_volumes
-	# This one needs the socket's DDF updates (a volume created in a running
-	# container): it passes with the C mdmon (ALL=1 runs it) and joins the
-	# group for ours once they land.
-	if [ "${ALL:-0}" = 1 ]; then
-		run_scenario ddf-volumes sc_ddf_volumes
-	fi
+	run_scenario ddf-volumes sc_ddf_volumes
 done
 compare_results
 finish ddf

@@ -160,11 +160,58 @@ sc_ddf_monitor() {
 	verify "/dev/$r5" 16 r5 "r5 after assembly"
 }
 
+# The other levels: a RAID10 (a DDF secondary-level VD: two RAID1 BVDs
+# spanned) and a RAID6 that resyncs from the start, over four disks. Writes
+# go dirty then clean; then mdmon is killed (-9) while the RAID10 is dirty,
+# the container assembled again, and the resync (from zero: DDF keeps no
+# position) ends with the volume consistent.
+sc_ddf_levels() {
+	local disks d0 ctr r10 r6 a
+	disks=$(mkdisks 4 128)
+	d0=$(echo "$disks" | head -n1)
+	MDADM_NO_MDMON=1 run mdadm -CR /dev/md/ddf0 -e ddf -n 4 $disks
+	MDADM_NO_MDMON=1 run mdadm -CR /dev/md/r10 -l 10 -n 4 -z 16M --assume-clean $disks
+	MDADM_NO_MDMON=1 run mdadm -CR /dev/md/r6 -l 6 -n 4 -z 16M $disks
+	ctr=$(md_name /dev/md/ddf0); r10=$(md_name /dev/md/r10); r6=$(md_name /dev/md/r6)
+	run mdmon "$ctr"
+	check_mdmon "$ctr"
+	wait_idle "/dev/$r6" 120 || fail "RAID6 resync did not end"
+	run mdadm --wait-clean "/dev/$r6"
+	mdadm --examine "$d0" | grep -q 'init state\[1\] : Fully Initialised' || fail "RAID6 not recorded initialised"
+	fill "/dev/$r10" 4 r10
+	fill "/dev/$r6" 4 r6
+	run mdadm --wait-clean "/dev/$r10"; run mdadm --wait-clean "/dev/$r6"
+	ddf_examine_norm "$d0" > "$OUT/$IMPL.ddf-levels-clean.examine"
+	echo 10 > "/sys/block/$r10/md/safe_mode_delay"
+	run dd if="/tmp/pattern.r10" of="/dev/$r10" bs=64k count=1 oflag=direct status=none
+	sleep 0.3
+	kill -9 "$(mdmon_pid "$ctr")"
+	mdadm --examine "$d0" | grep -q 'state\[0\] : Optimal, Not Consistent' || fail "RAID10 not recorded dirty"
+	log "ok: RAID10 recorded dirty when mdmon died"
+	mdadm --stop "/dev/$r10"; mdadm --stop "/dev/$r6"; mdadm --stop "/dev/$ctr"
+	run mdadm -A /dev/md/ddf0 $disks
+	run mdadm -I /dev/md/ddf0
+	sleep 1
+	ctr=$(md_name /dev/md/ddf0)
+	check_mdmon "$ctr"
+	for a in $(awk '/^md[0-9]+ : .*raid(10|6)/ {print $1}' /proc/mdstat); do
+		wait_idle "/dev/$a" 120 || fail "$a resync did not end"
+		run mdadm --wait-clean "/dev/$a"
+	done
+	mdadm --examine "$d0" | grep -q 'state\[0\] : Optimal, Consistent' || fail "RAID10 not consistent after the resync"
+	ddf_examine_norm "$d0" > "$OUT/$IMPL.ddf-levels-resynced.examine"
+	r10=$(awk '/^md[0-9]+ : .*raid10/ {print $1; exit}' /proc/mdstat)
+	r6=$(awk '/^md[0-9]+ : .*raid6/ {print $1; exit}' /proc/mdstat)
+	verify "/dev/$r10" 4 r10 "RAID10 after the dirty stop"
+	verify "/dev/$r6" 4 r6 "RAID6 after the dirty stop"
+}
+
 for impl in $IMPLS; do
 	use_impl "$impl"
 	run_scenario ddf-monitor sc_ddf_monitor
 	run_scenario ddf-two-volumes sc_ddf_two_volumes
 	run_scenario ddf-volumes sc_ddf_volumes
+	run_scenario ddf-levels sc_ddf_levels
 done
 compare_results
 finish ddf

@@ -63,6 +63,26 @@ pub struct ArrayCtx {
 }
 
 impl ArrayCtx {
+    /// A member array as first seen: no sync running, resync complete,
+    /// no checkpoint, members `slots`.
+    pub fn new(inst: u32, level: i32, layout: u32, raid_disks: u32, component_size: u64, slots: ArrayVec<SlotInfo, MAX_SLOTS>) -> ArrayCtx {
+        ArrayCtx {
+            inst,
+            level,
+            layout,
+            raid_disks,
+            component_size,
+            resync_start: crate::md::MAX_SECTOR,
+            curr_action: SyncAction::Idle,
+            prev_action: SyncAction::Idle,
+            last_checkpoint: 0,
+            slots,
+            check_degraded: false,
+            check_reshape: false,
+            custom_array_size: 0,
+        }
+    }
+
     /// Whether the resync of this array is complete according to
     /// `resync_start` (level-aware, as md counts resync sectors).
     pub fn resync_complete(&self) -> bool {

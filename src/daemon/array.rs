@@ -137,21 +137,7 @@ impl Array {
             delay
         };
         let missing = slots.len() < geom.raid_disks as usize;
-        let ctx = ArrayCtx {
-            inst,
-            level: geom.level,
-            layout: geom.layout,
-            raid_disks: geom.raid_disks,
-            component_size: geom.component_size,
-            resync_start: MAX_SECTOR,
-            curr_action: SyncAction::Idle,
-            prev_action: SyncAction::Idle,
-            last_checkpoint: 0,
-            slots,
-            check_degraded: false,
-        check_reshape: false,
-        custom_array_size: 0,
-        };
+        let ctx = ArrayCtx::new(inst, geom.level, geom.layout, geom.raid_disks, geom.component_size, slots);
         let mut name = String::new();
         let _ = name.push_str(devnm);
         Ok(Array {

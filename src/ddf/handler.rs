@@ -349,6 +349,25 @@ impl Ddf {
         self.members[mi].vlist = vlist;
     }
 
+    /// After VD members changed (a new volume, a spare taking a slot): every
+    /// disk's VD list and type follow, and failed disks no VD references
+    /// any more leave the table (marked Transition first, the mark cleared
+    /// on those still referenced, as mdadm does).
+    fn members_changed(&mut self) {
+        let max = usize::from(be16(&self.phys, table::MAX));
+        for pd in 0..max {
+            let st = self.pd_state(pd);
+            if st & pd_state::FAILED != 0 {
+                self.set_pd_state(pd, st | TRANSITION);
+            }
+        }
+        for mi in 0..self.members.len() {
+            self.update_vlist(mi);
+        }
+        self.remove_failed();
+        self.touch(None);
+    }
+
     /// Drop failed disks no VD uses any more and that are not present
     /// from the physical disk table, closing up the entries (as mdadm).
     fn remove_failed(&mut self) {
@@ -538,19 +557,7 @@ impl Metadata for Ddf {
             set_be32(r, conf::PHYS_REFNUM + 4 * pos, refnum);
             crate::wire::set_be64(r, lba + 8 * pos, n.data_offset);
         }
-        // Failed disks no VD references any more can then be dropped.
-        let max = usize::from(be16(&self.phys, table::MAX));
-        for pd in 0..max {
-            let st = self.pd_state(pd);
-            if st & pd_state::FAILED != 0 {
-                self.set_pd_state(pd, st | TRANSITION);
-            }
-        }
-        for mi in 0..self.members.len() {
-            self.update_vlist(mi);
-        }
-        self.remove_failed();
-        self.touch(None);
+        self.members_changed();
     }
 
     /// DDF keeps no rebuild position: never a checkpoint to resume from.
@@ -666,18 +673,7 @@ impl Metadata for Ddf {
                         let _ = write!(done, "volume {v} configured");
                     }
                 }
-                let max = usize::from(be16(&self.phys, table::MAX));
-                for pd in 0..max {
-                    let st = self.pd_state(pd);
-                    if st & pd_state::FAILED != 0 {
-                        self.set_pd_state(pd, st | TRANSITION);
-                    }
-                }
-                for mi in 0..self.members.len() {
-                    self.update_vlist(mi);
-                }
-                self.remove_failed();
-                self.touch(None);
+        self.members_changed();
             }
             super::view::magic::SPARE => return Err("spare assignment updates are not supported (as with mdadm)"),
             _ => return Err("unknown DDF update"),

@@ -272,7 +272,7 @@ fn garbage_disks_never_panic() {
 
 mod handler {
     use super::*;
-    use crate::md::{DevState, SyncAction, MAX_SECTOR};
+    use crate::md::{DevState, MAX_SECTOR};
     use crate::metadata::{ArrayCtx, Consistency, Metadata, SlotInfo};
 
     fn ctx(ddf: &Ddf, inst: u32, level: i32, n: u32) -> ArrayCtx {
@@ -285,21 +285,7 @@ mod handler {
             let dev = ddf.members.iter().find(|m| be32(&m.disk_data, view::disk_data::REFNUM) == refnum).unwrap().dev;
             slots.push(SlotInfo { slot: s, dev, recovery_start: MAX_SECTOR, state: DevState(DevState::INSYNC) });
         }
-        ArrayCtx {
-            inst,
-            level,
-            layout: 0,
-            raid_disks: n,
-            component_size: 32768,
-            resync_start: MAX_SECTOR,
-            curr_action: SyncAction::Idle,
-            prev_action: SyncAction::Idle,
-            last_checkpoint: 0,
-            slots,
-            check_degraded: false,
-            check_reshape: false,
-            custom_array_size: 0,
-        }
+        ArrayCtx::new(inst, level, 0, n, 32768, slots)
     }
 
     /// Write every member the way the shell does and load the result.
@@ -444,21 +430,7 @@ mod handler {
     }
 
     fn ctx_shell(inst: u32, n: u32) -> ArrayCtx {
-        ArrayCtx {
-            inst,
-            level: 5,
-            layout: 0,
-            raid_disks: n,
-            component_size: 32768,
-            resync_start: MAX_SECTOR,
-            curr_action: SyncAction::Idle,
-            prev_action: SyncAction::Idle,
-            last_checkpoint: 0,
-            slots: ArrayVec::new(),
-            check_degraded: false,
-            check_reshape: false,
-            custom_array_size: 0,
-        }
+        ArrayCtx::new(inst, 5, 0, n, 32768, ArrayVec::new())
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! change, reshape checkpoints). Each refuses, changing nothing, when the
 //! update does not fit the metadata as it stands.
 
-use super::load::{serial_eq, status};
+use super::load::serial_eq;
 use super::view::{self, ord_to_idx, Dev, MigrType};
 use super::*;
 use crate::wire::{le32, set_le32};
@@ -53,16 +53,8 @@ impl Imsm {
         // Spares become members.
         let mut idx: ArrayVec<u32, MAX_SLOTS> = ArrayVec::new();
         for &mi in &members {
-            if self.members[mi].index == -1 {
-                if self.table.is_full() {
-                    return Err("no room in the disk table");
-                }
-                let mut rec = self.members[mi].record;
-                let st = (status(&rec) | view::disk::CONFIGURED) & !view::disk::SPARE;
-                set_le32(&mut rec, view::disk::STATUS, st);
-                self.members[mi].index = self.table.len() as i32;
-                self.members[mi].record = rec;
-                self.table.push(rec);
+            if self.members[mi].index == -1 && !self.join_as_member(mi) {
+                return Err("no room in the disk table");
             }
             idx.push(self.members[mi].index as u32);
         }

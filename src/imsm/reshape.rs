@@ -97,13 +97,11 @@ impl Imsm {
             }
             joining.push(m);
         }
+        if self.table.len() + joining.len() > MAX_DISKS {
+            return Err("no room in the disk table");
+        }
         for &m in &joining {
-            let mut rec = self.members[m].record;
-            let st = (status(&rec) | view::disk::CONFIGURED) & !view::disk::SPARE;
-            set_le32(&mut rec, view::disk::STATUS, st);
-            self.members[m].index = self.table.len() as i32;
-            self.members[m].record = rec;
-            self.table.push(rec);
+            self.join_as_member(m);
         }
         // One volume at a time; the others follow when it is done.
         self.start_gen_migration(0, new);
@@ -182,12 +180,7 @@ impl Imsm {
             d.map_mut(0).set_blocks_per_member(bpm);
         }
         if let Some(m) = joining {
-            let mut rec = self.members[m].record;
-            let st = (status(&rec) | view::disk::CONFIGURED) & !view::disk::SPARE;
-            set_le32(&mut rec, view::disk::STATUS, st);
-            self.members[m].index = self.table.len() as i32;
-            self.members[m].record = rec;
-            self.table.push(rec);
+            self.join_as_member(m);
         }
         let grown = self.grown_size(inst);
         self.set_size(inst, grown);
@@ -206,6 +199,20 @@ impl Imsm {
                 total >= need
             }
         })
+    }
+
+    /// Spare `m` becomes a configured member with the next disk index;
+    /// false (nothing changed) if the disk table is full.
+    pub(super) fn join_as_member(&mut self, m: usize) -> bool {
+        let mut rec = self.members[m].record;
+        let st = (status(&rec) | view::disk::CONFIGURED) & !view::disk::SPARE;
+        set_le32(&mut rec, view::disk::STATUS, st);
+        if self.table.try_push(rec).is_err() {
+            return false;
+        }
+        self.members[m].index = self.table.len() as i32 - 1;
+        self.members[m].record = rec;
+        true
     }
 
     /// After a volume's reshape: the first volume whose member count differs

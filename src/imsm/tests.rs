@@ -166,21 +166,7 @@ pub(crate) fn ctx_for(im: &Imsm, inst: u32, level: i32, n: u32) -> ArrayCtx {
             state: DevState(DevState::INSYNC),
         });
     }
-    ArrayCtx {
-        inst,
-        level,
-        layout: if level == 10 { 0x102 } else { 0 },
-        raid_disks: n,
-        component_size: 16384,
-        resync_start: MAX_SECTOR,
-        curr_action: SyncAction::Idle,
-        prev_action: SyncAction::Idle,
-        last_checkpoint: 0,
-        slots,
-        check_degraded: false,
-        check_reshape: false,
-        custom_array_size: 0,
-    }
+    ArrayCtx::new(inst, level, if level == 10 { 0x102 } else { 0 }, n, 16384, slots)
 }
 
 pub(crate) fn load(d: &mut MemDisks) -> (Box<Imsm>, Vec<LoadNote>) {

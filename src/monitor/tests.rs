@@ -83,21 +83,7 @@ fn ctx(n: u32) -> ArrayCtx {
             state: DevState(DevState::INSYNC),
         });
     }
-    ArrayCtx {
-        inst: 0,
-        level: 1,
-        layout: 0,
-        raid_disks: n,
-        component_size: 32768,
-        resync_start: MAX_SECTOR,
-        curr_action: SyncAction::Idle,
-        prev_action: SyncAction::Idle,
-        last_checkpoint: 0,
-        slots,
-        check_degraded: false,
-        check_reshape: false,
-        custom_array_size: 0,
-    }
+    ArrayCtx::new(0, 1, 0, n, 32768, slots)
 }
 
 fn input(state: ArrayState, action: SyncAction, n: usize) -> Inputs {

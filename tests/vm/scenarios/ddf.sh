@@ -206,12 +206,43 @@ sc_ddf_levels() {
 	verify "/dev/$r6" 4 r6 "RAID6 after the dirty stop"
 }
 
+# Rebuild onto free space of a disk already in another volume: a RAID1 on
+# disks 0,1 and a RAID5 on 0-2, no spare disk; disk 0 fails: the RAID1 is
+# rebuilt into the free space of disk 2, the RAID5 (no disk left) stays
+# degraded. The data of the RAID1 is then read with disk 1 failed too.
+sc_ddf_free_space() {
+	local disks d0 d1 d2 ctr r1 r5
+	disks=$(mkdisks 3 128)
+	d0=$(echo "$disks" | sed -n 1p); d1=$(echo "$disks" | sed -n 2p); d2=$(echo "$disks" | sed -n 3p)
+	MDADM_NO_MDMON=1 run mdadm -CR /dev/md/ddf0 -e ddf -n 3 $disks
+	MDADM_NO_MDMON=1 run mdadm -CR /dev/md/r1 -l 1 -n 2 -z 16M --assume-clean "$d0" "$d1"
+	MDADM_NO_MDMON=1 run mdadm -CR /dev/md/r5 -l 5 -n 3 -z 16M --assume-clean "$d0" "$d1" "$d2"
+	ctr=$(md_name /dev/md/ddf0); r1=$(md_name /dev/md/r1); r5=$(md_name /dev/md/r5)
+	run mdmon "$ctr"
+	check_mdmon "$ctr"
+	fill "/dev/$r1" 8 r1
+	run mdadm "/dev/$r1" --fail "$d0"
+	wait_gone "$r1" "${d0#/dev/}"; wait_gone "$r5" "${d0#/dev/}"
+	wait_for "/sys/block/$r1/md/dev-${d2#/dev/}/slot" '[0-9]*' 30 || fail "r1 not rebuilt onto disk 2"
+	wait_idle "/dev/$r1" 120 || fail "r1 rebuild did not finish"
+	run mdadm --wait-clean "/dev/$r1"; run mdadm --wait-clean "/dev/$r5"
+	sleep 1
+	check_eq "$(cat /sys/block/$r1/md/degraded)" 0 "r1 degraded count"
+	check_eq "$(cat /sys/block/$r5/md/degraded)" 1 "r5 degraded count"
+	ddf_examine_norm "$d2" > "$OUT/$IMPL.ddf-free-space.examine"
+	run mdadm "/dev/$r1" --fail "$d1"
+	wait_gone "$r1" "${d1#/dev/}"
+	echo 3 > /proc/sys/vm/drop_caches
+	verify "/dev/$r1" 8 r1 "r1 from disk 2 alone"
+}
+
 for impl in $IMPLS; do
 	use_impl "$impl"
 	run_scenario ddf-monitor sc_ddf_monitor
 	run_scenario ddf-two-volumes sc_ddf_two_volumes
 	run_scenario ddf-volumes sc_ddf_volumes
 	run_scenario ddf-levels sc_ddf_levels
+	run_scenario ddf-free-space sc_ddf_free_space
 done
 compare_results
 finish ddf

@@ -159,6 +159,9 @@ pub struct NewDisk {
     /// The serial as the format records it.
     pub serial: [u8; 16],
     pub geom: DiskGeom,
+    /// Random bits from the shell, for formats that make identifiers for a
+    /// new disk (DDF's disk GUID and reference number).
+    pub random: u64,
 }
 
 /// A short description of an applied update, for the log.

@@ -166,7 +166,9 @@ impl Daemon {
                 }
             };
             let geom = DiskGeom { size_bytes, sector_size };
-            if self.md.add_disk(NewDisk { dev, serial, geom }) {
+            let mut r = [0u8; 8];
+            let _ = rustix::rand::getrandom(&mut r, rustix::rand::GetRandomFlags::empty());
+            if self.md.add_disk(NewDisk { dev, serial, geom, random: u64::from_ne_bytes(r) }) {
                 info!("{}: {} added as a spare", self.devnm, d.kname);
                 for a in self.arrays.iter_mut() {
                     a.check_degraded = true;

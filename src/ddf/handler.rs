@@ -475,8 +475,100 @@ impl Metadata for Ddf {
         }
     }
 
-    fn add_disk(&mut self, _disk: NewDisk) -> bool {
-        false
+    /// A disk joined the container: it gets a new physical disk entry (a
+    /// global spare, Online) and its own disk data, with a GUID and a
+    /// reference number made as mdadm makes them, and its metadata copies
+    /// at the same distances from its end as the first member's.
+    fn add_disk(&mut self, disk: NewDisk) -> bool {
+        const MIB32: u64 = 32 * 1024 * 2;
+        if self.members.iter().any(|m| m.dev == disk.dev) || self.members.is_full() {
+            return false;
+        }
+        let sectors = disk.geom.size_bytes / view::SECTOR as u64;
+        if sectors <= MIB32 {
+            return false;
+        }
+        let Some(n) = self.phys_entries().position(|e| view::is_all_ff(&e[..GUID_LEN])) else { return false };
+        // xorshift over the shell's random bits: the GUID's tail, then a
+        // reference number no other disk has.
+        let mut x = disk.random | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut data = [0xFFu8; view::SECTOR];
+        set_be32(&mut data, 0, super::view::magic::DISK_DATA);
+        let mut guid = [0u8; GUID_LEN];
+        guid[..8].copy_from_slice(b"Linux-MD");
+        let (y, mo, d) = civil_date(u64::from(self.now) + DDF_EPOCH);
+        let mut date = heapless::String::<8>::new();
+        let _ = core::fmt::write(&mut date, format_args!("{y:04}{mo:02}{d:02}"));
+        guid[8..16].copy_from_slice(date.as_bytes());
+        guid[16..].copy_from_slice(&next().to_ne_bytes());
+        let refnum = loop {
+            let r = next() as u32;
+            if r != 0 && r != 0xFFFF_FFFF && self.phys_entries().all(|e| be32(e, phys::REFNUM) != r) {
+                break r;
+            }
+        };
+        data[view::disk_data::GUID..view::disk_data::GUID + GUID_LEN].copy_from_slice(&guid);
+        set_be32(&mut data, view::disk_data::REFNUM, refnum);
+        data[0x24] = 1; // forced_ref
+        data[0x25] = 1; // forced_guid
+        data[0x26..0x46].fill(b' ');
+        data[0x26..0x2B].copy_from_slice(b"Linux");
+        // The LBAs: the first member's distance from the end, else mdadm's defaults.
+        let lba = |old: Option<(u64, u64)>, default: u64| match old {
+            Some((osz, olba)) if sectors > osz - olba => sectors - (osz - olba),
+            _ => sectors - default,
+        };
+        let first = self.members.first().map(|m| (m.sectors, m.primary_lba, m.secondary_lba, m.workspace_lba));
+        let workspace_lba = lba(first.map(|f| (f.0, f.3)), MIB32);
+        let primary_lba = lba(first.map(|f| (f.0, f.1)), MIB32 / 2);
+        let secondary_lba = match first {
+            Some(f) if f.2 == u64::MAX => u64::MAX,
+            _ => lba(first.map(|f| (f.0, f.2)), MIB32),
+        };
+        // Usable sectors: below every copy, and below the workspace unless
+        // that would reserve an implausible amount.
+        let mut cfs = (sectors - MIB32).min(primary_lba);
+        if secondary_lba != u64::MAX {
+            cfs = cfs.min(secondary_lba);
+        }
+        if workspace_lba < cfs {
+            let wsp = cfs - workspace_lba;
+            if !(wsp > 1024 * 1024 * 2 && wsp > sectors / 16) {
+                cfs = workspace_lba;
+            }
+        }
+        let o = Self::phys_off(n);
+        let e = &mut self.phys[o..o + table::ENTRY];
+        e[..GUID_LEN].copy_from_slice(&guid);
+        set_be32(e, phys::REFNUM, refnum);
+        set_be16(e, phys::TYPE, 0x01 | pd_type::GLOBAL_SPARE);
+        set_be16(e, phys::STATE, pd_state::ONLINE);
+        crate::wire::set_be64(e, phys::CONFIG_SIZE, cfs);
+        e[0x28..0x39].copy_from_slice(b" Information: nil");
+        e[0x39] = 0;
+        e[0x3A..0x40].fill(0xFF);
+        let used = be16(&self.phys, table::USED).saturating_add(1);
+        set_be16(&mut self.phys, table::USED, used);
+        self.members.push(super::Member {
+            dev: disk.dev,
+            sectors,
+            primary_lba,
+            secondary_lba,
+            workspace_lba,
+            timestamp: self.now,
+            disk_data: data,
+            spare: None,
+            vlist: ArrayVec::new(),
+            pdnum: Some(n),
+        });
+        self.touch(None);
+        true
     }
 
     fn remove_disk(&mut self, dev: DevT) {
@@ -710,5 +802,29 @@ impl Metadata for Ddf {
 
     fn volume_dirty(&self, inst: u32) -> Option<bool> {
         self.conf_of(inst).map(|_| self.inconsistent(inst))
+    }
+}
+
+/// The UTC calendar date (year, month, day) of Unix time `secs`.
+fn civil_date(secs: u64) -> (u64, u64, u64) {
+    // Days to civil date (Howard Hinnant's algorithm), for days since 1970.
+    let z = secs / 86_400 + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + u64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::civil_date(0), (1970, 1, 1));
+        assert_eq!(super::civil_date(951_782_400), (2000, 2, 29));
+        assert_eq!(super::civil_date(1_796_083_200), (2026, 12, 1));
     }
 }

@@ -555,6 +555,7 @@ fn failed_disk_replaced_by_spare_rebuilds_and_completes() {
         dev: DevT { major: 7, minor: 2 },
         serial,
         geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 },
+        random: 0,
     };
     assert!(im.add_disk(spare));
     assert!(!im.add_disk(spare), "added once");
@@ -612,7 +613,7 @@ fn interrupted_rebuild_keeps_the_recovery_position() {
     let mut serial = [0u8; 16];
     serial[..10].copy_from_slice(b"/dev/loop5");
     let dev = DevT { major: 7, minor: 5 };
-    im.add_disk(crate::metadata::NewDisk { dev, serial, geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 } });
+    im.add_disk(crate::metadata::NewDisk { dev, serial, geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 }, random: 0 });
     let mut picks = ArrayVec::new();
     im.choose_spares(&a, &mut picks);
     im.record_rebuild(&a, &picks, 7);
@@ -651,7 +652,7 @@ fn rebuilding_raid1() -> (Box<Imsm>, ArrayCtx, DevT) {
     let mut serial = [0u8; 16];
     serial[..10].copy_from_slice(b"/dev/loop7");
     let dev = DevT { major: 7, minor: 7 };
-    im.add_disk(crate::metadata::NewDisk { dev, serial, geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 } });
+    im.add_disk(crate::metadata::NewDisk { dev, serial, geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 }, random: 0 });
     let mut picks = ArrayVec::new();
     im.choose_spares(&a, &mut picks);
     im.record_rebuild(&a, &picks, 1);
@@ -779,6 +780,7 @@ fn spare_disk(minor: u32, mib: u64) -> crate::metadata::NewDisk {
         dev: DevT { major: 7, minor },
         serial,
         geom: DiskGeom { size_bytes: mib << 20, sector_size: 512 },
+        random: 0,
     }
 }
 

@@ -236,6 +236,44 @@ sc_ddf_free_space() {
 	verify "/dev/$r1" 8 r1 "r1 from disk 2 alone"
 }
 
+# A disk added to the running container becomes a spare and is rebuilt
+# into both degraded volumes. mdadm 4.2 crashes on `--add` to a DDF
+# container, so the disk is added the way mdadm would: through the
+# container's new_dev, and mdmon picks it up. Disk 2 is small (no room for
+# the RAID1), so the new disk is the only way back to redundancy.
+sc_ddf_hot_spare() {
+	local disks d0 d1 d2 d3 ctr r1 r5
+	disks=$(mkdisks 2 128)
+	d0=$(echo "$disks" | sed -n 1p); d1=$(echo "$disks" | sed -n 2p)
+	d2=$(mkdisks 1 80 small)
+	d3=$(mkdisks 1 128 new)
+	MDADM_NO_MDMON=1 run mdadm -CR /dev/md/ddf0 -e ddf -n 3 $disks "$d2"
+	MDADM_NO_MDMON=1 run mdadm -CR /dev/md/r1 -l 1 -n 2 -z 40M --assume-clean "$d0" "$d1"
+	MDADM_NO_MDMON=1 run mdadm -CR /dev/md/r5 -l 5 -n 3 -z 40M --assume-clean "$d0" "$d1" "$d2"
+	ctr=$(md_name /dev/md/ddf0); r1=$(md_name /dev/md/r1); r5=$(md_name /dev/md/r5)
+	run mdmon "$ctr"
+	check_mdmon "$ctr"
+	fill "/dev/$r1" 8 r1
+	fill "/dev/$r5" 16 r5
+	run mdadm "/dev/$r1" --fail "$d0"
+	wait_gone "$r1" "${d0#/dev/}"; wait_gone "$r5" "${d0#/dev/}"
+	echo "$(cat "/sys/block/${d3#/dev/}/dev")" > "/sys/block/$ctr/md/new_dev" || fail "adding $d3 to the container"
+	wait_for "/sys/block/$r1/md/dev-${d3#/dev/}/slot" '[0-9]*' 30 || fail "new disk not rebuilt into r1"
+	wait_for "/sys/block/$r5/md/dev-${d3#/dev/}/slot" '[0-9]*' 30 || fail "new disk not rebuilt into r5"
+	wait_idle "/dev/$r1" 120 || fail "r1 rebuild did not finish"
+	wait_idle "/dev/$r5" 120 || fail "r5 rebuild did not finish"
+	run mdadm --wait-clean "/dev/$r1"; run mdadm --wait-clean "/dev/$r5"
+	sleep 1
+	check_eq "$(cat /sys/block/$r1/md/degraded)" 0 "r1 degraded count"
+	check_eq "$(cat /sys/block/$r5/md/degraded)" 0 "r5 degraded count"
+	ddf_examine_norm "$d3" > "$OUT/$IMPL.ddf-hot-spare.examine"
+	run mdadm "/dev/$r1" --fail "$d1"
+	wait_gone "$r1" "${d1#/dev/}"; wait_gone "$r5" "${d1#/dev/}"
+	echo 3 > /proc/sys/vm/drop_caches
+	verify "/dev/$r1" 8 r1 "r1 from the added disk alone"
+	verify "/dev/$r5" 16 r5 "r5 with the added disk"
+}
+
 for impl in $IMPLS; do
 	use_impl "$impl"
 	run_scenario ddf-monitor sc_ddf_monitor
@@ -243,6 +281,7 @@ for impl in $IMPLS; do
 	run_scenario ddf-volumes sc_ddf_volumes
 	run_scenario ddf-levels sc_ddf_levels
 	run_scenario ddf-free-space sc_ddf_free_space
+	run_scenario ddf-hot-spare sc_ddf_hot_spare
 done
 compare_results
 finish ddf

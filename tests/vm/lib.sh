@@ -91,6 +91,9 @@ cleanup_md() {
 		[ -e "/sys/block/$(md_name "$d")" ] || rm -f "$d"
 	done
 	rm -f /tmp/disk*.img
+	# A scenario that failed while md was slowed must not slow the next.
+	echo 1000 > /proc/sys/dev/raid/speed_limit_min 2>/dev/null
+	echo 200000 > /proc/sys/dev/raid/speed_limit_max 2>/dev/null
 	return 0
 }
 

@@ -98,16 +98,26 @@ volume_of() { local f; for f in /sys/block/md*/md/metadata_version; do [ "$(cat 
 # Start the re-assembled container's volume and record in /tmp/first where
 # the kernel's ACTION (recover/resync) begins: sync_completed as soon as
 # sync_action says ACTION (later reads already include progress).
+# The loop uses shell builtins only and does not sleep: md may run a burst
+# of several MiB before its speed limit applies, and a loop that forks per
+# read (cat, awk, sleep) under emulation was seen reading after the burst.
+# A 0 is taken only once it has lasted: md shows the action a moment before
+# it sets where it starts, and a fast reader sees the old 0 in between.
 start_volume_sampling() { # ACTION
 	rm -f /tmp/first
-	( for i in $(seq 6000); do
+	( SECONDS=0
+	zeros=0
+	while [ "$SECONDS" -lt 60 ]; do
 		for d in /sys/block/md*/md; do
 			[ "$d" = "/sys/block/$CTR/md" ] && continue
-			[ "$(cat "$d/sync_action" 2>/dev/null)" = "$1" ] || continue
-			v=$(awk '{print $1}' "$d/sync_completed" 2>/dev/null)
-			[[ $v =~ ^[0-9]+$ ]] && { echo "$v" > /tmp/first; exit 0; }
+			a=; read -r a < "$d/sync_action" 2>/dev/null
+			[ "$a" = "$1" ] || continue
+			v=; read -r v _ < "$d/sync_completed" 2>/dev/null
+			[[ $v =~ ^[0-9]+$ ]] || continue
+			if [ "$v" = 0 ] && [ $((zeros += 1)) -lt 2000 ]; then continue; fi
+			echo "$v" > /tmp/first
+			exit 0
 		done
-		sleep 0.01
 	done ) &
 	local sampler=$!
 	run mdadm -I /dev/md/imsm0

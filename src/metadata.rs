@@ -65,7 +65,14 @@ pub struct ArrayCtx {
 impl ArrayCtx {
     /// A member array as first seen: no sync running, resync complete,
     /// no checkpoint, members `slots`.
-    pub fn new(inst: u32, level: i32, layout: u32, raid_disks: u32, component_size: u64, slots: ArrayVec<SlotInfo, MAX_SLOTS>) -> ArrayCtx {
+    pub fn new(
+        inst: u32,
+        level: i32,
+        layout: u32,
+        raid_disks: u32,
+        component_size: u64,
+        slots: ArrayVec<SlotInfo, MAX_SLOTS>,
+    ) -> ArrayCtx {
         ArrayCtx {
             inst,
             level,

@@ -187,9 +187,12 @@ impl Array {
         // or was interrupted (the checkpoint must stay where it was).
         let reshape_finished = sync_action == SyncAction::Idle
             && self.mon.ctx.prev_action == SyncAction::Reshape
-            && super::sysfs::read_text(path(format_args!("/sys/block/{}/md/reshape_position", self.devnm)).as_str(), &mut buf)
-                .map(|v| v.starts_with(b"none"))
-                .unwrap_or(false);
+            && super::sysfs::read_text(
+                path(format_args!("/sys/block/{}/md/reshape_position", self.devnm)).as_str(),
+                &mut buf,
+            )
+            .map(|v| v.starts_with(b"none"))
+            .unwrap_or(false);
         let inp = Inputs { array_state, sync_action, resync_start, sync_completed, blocked, reshape_finished, devs };
         read_and_act(&mut self.mon, &inp, md)
     }

@@ -9,7 +9,10 @@ use super::sysfs::{md_devs, path};
 use super::{Daemon, Disk};
 use crate::md::{DevState, SyncAction};
 use crate::metadata::{DiskGeom, NewDisk, NewMember, SlotInfo, MAX_SLOTS};
-use crate::sys::{self, worker::{Done, Job, Step}};
+use crate::sys::{
+    self,
+    worker::{Done, Job, Step},
+};
 use crate::{error, info, warn};
 use arrayvec::ArrayVec;
 use core::fmt::Write;
@@ -74,7 +77,8 @@ impl Daemon {
     pub(super) fn handle_reshapes(&mut self) {
         for a in self.arrays.iter_mut().filter(|a| a.check_reshape) {
             a.check_reshape = false;
-            if let Some(n) = super::sysfs::read_num(path(format_args!("/sys/block/{}/md/raid_disks", a.devnm)).as_str()) {
+            if let Some(n) = super::sysfs::read_num(path(format_args!("/sys/block/{}/md/raid_disks", a.devnm)).as_str())
+            {
                 a.mon.ctx.raid_disks = n as u32;
             }
             let Ok(devs) = md_devs(&a.devnm) else { continue };
@@ -86,8 +90,12 @@ impl Daemon {
                 let Ok(m) = Member::open(&a.devnm, &d.kname) else { continue };
                 let mut buf = [0u8; sys::ATTR_BUF];
                 let state = m.state.read(&mut buf).map(DevState::parse).unwrap_or_default();
-                let recovery_start =
-                    m.recovery_start.read(&mut buf).ok().and_then(crate::md::parse_sector).unwrap_or(crate::md::MAX_SECTOR);
+                let recovery_start = m
+                    .recovery_start
+                    .read(&mut buf)
+                    .ok()
+                    .and_then(crate::md::parse_sector)
+                    .unwrap_or(crate::md::MAX_SECTOR);
                 info!("{}: {} joined {} in slot {slot}", self.devnm, d.kname, a.devnm);
                 a.add_member(m, SlotInfo { slot, dev, recovery_start, state });
             }
@@ -425,7 +433,8 @@ const READD_STEPS: [&str; 9] = [
 fn readd_job(devnm: &str, kname: &str, s: &SlotInfo, pos: u64, token: u32) -> Option<Job> {
     let dev_path = |name: &str| path(format_args!("/sys/block/{devnm}/md/dev-{kname}/{name}"));
     let mut buf = [0u8; 64];
-    let mut read = |name: &str| super::sysfs::read_text(dev_path(name).as_str(), &mut buf).ok().and_then(crate::md::parse_u64);
+    let mut read =
+        |name: &str| super::sysfs::read_text(dev_path(name).as_str(), &mut buf).ok().and_then(crate::md::parse_u64);
     let offset = read("offset")?;
     let size = read("size")?;
     let mut steps = ArrayVec::new();

@@ -9,10 +9,10 @@ pub mod sysfs;
 pub mod takeover;
 
 use crate::imsm::{DiskInfo, DiskSource, Imsm, LoadNote};
-use crate::{md, mdstat};
 use crate::metadata::{DevT, DiskGeom, Metadata, Region, Regions, MAX_DISKS};
 use crate::sys::{self, AlignedBuf};
 use crate::{error, info, warn};
+use crate::{md, mdstat};
 use array::Array;
 use arrayvec::ArrayVec;
 use heapless::String;

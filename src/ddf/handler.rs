@@ -9,7 +9,9 @@
 use super::view::{self, conf, phys, table, virt, GUID_LEN};
 use super::Ddf;
 use crate::md::DevState;
-use crate::metadata::{ArrayCtx, Consistency, DevT, DiskGeom, Metadata, NewDisk, NewMember, OpenError, Regions, UpdateDone, MAX_SLOTS};
+use crate::metadata::{
+    ArrayCtx, Consistency, DevT, DiskGeom, Metadata, NewDisk, NewMember, OpenError, Regions, UpdateDone, MAX_SLOTS,
+};
 use crate::wire::{be16, be32, set_be16, set_be32};
 use arrayvec::ArrayVec;
 
@@ -96,10 +98,7 @@ impl Ddf {
     /// The position in `rec` of its `n`-th member (unused positions skipped).
     fn index_in_bvd(&self, rec: &[u8], n: usize) -> Option<usize> {
         let count = usize::from(be16(rec, conf::PRIM_ELMNT_COUNT));
-        (0..self.mppe())
-            .filter(|&p| be32(rec, conf::PHYS_REFNUM + 4 * p) != 0xFFFF_FFFF)
-            .take(count)
-            .nth(n)
+        (0..self.mppe()).filter(|&p| be32(rec, conf::PHYS_REFNUM + 4 * p) != 0xFFFF_FFFF).take(count).nth(n)
     }
 
     /// The record (BVD) and position of md slot `n` of configuration `c`.
@@ -126,7 +125,9 @@ impl Ddf {
             let ok = self
                 .index_in_bvd(rec, i)
                 .and_then(|p| self.find_phys(be32(rec, conf::PHYS_REFNUM + 4 * p)))
-                .map(|pd| self.pd_state(pd) & (pd_state::ONLINE | pd_state::FAILED | pd_state::REBUILDING) == pd_state::ONLINE)
+                .map(|pd| {
+                    self.pd_state(pd) & (pd_state::ONLINE | pd_state::FAILED | pd_state::REBUILDING) == pd_state::ONLINE
+                })
                 .unwrap_or(false);
             working += usize::from(ok);
             avail.push(ok);
@@ -605,7 +606,8 @@ impl Metadata for Ddf {
         }
         let guid = self.confs[c].guid();
         for slot in (0..n.min(MAX_SLOTS)).filter(|&s| !has(s)) {
-            let taken = |m: &super::Member| a.slots.iter().any(|s| s.dev == m.dev) || out.iter().any(|p| p.dev == m.dev);
+            let taken =
+                |m: &super::Member| a.slots.iter().any(|s| s.dev == m.dev) || out.iter().any(|p| p.dev == m.dev);
             // Spares dedicated to this VD first, then any other candidate;
             // disks in the reverse of the container's order, as mdadm walks
             // its disk list (a spare added last is tried first).
@@ -619,7 +621,8 @@ impl Metadata for Ddf {
                 })
             });
             if let Some((dev, data_offset)) = pick {
-                let _ = out.try_push(NewMember { slot: slot as u32, dev, data_offset, component_size: a.component_size });
+                let _ =
+                    out.try_push(NewMember { slot: slot as u32, dev, data_offset, component_size: a.component_size });
             }
         }
     }
@@ -723,7 +726,10 @@ impl Metadata for Ddf {
                     if existing.is_some() {
                         return Err("a volume with that GUID exists");
                     }
-                    let v = self.virt_entries().position(|x| view::is_all_ff(&x[..GUID_LEN])).ok_or("no free virtual disk entry")?;
+                    let v = self
+                        .virt_entries()
+                        .position(|x| view::is_all_ff(&x[..GUID_LEN]))
+                        .ok_or("no free virtual disk entry")?;
                     let o = Self::virt_off(v as u32);
                     self.virt[o..o + table::ENTRY].copy_from_slice(e);
                     let n = be16(&self.virt, table::USED).saturating_add(1);
@@ -756,7 +762,10 @@ impl Metadata for Ddf {
                         let _ = write!(done, "volume configuration updated");
                     }
                     None => {
-                        let v = self.virt_entries().position(|x| &x[..GUID_LEN] == guid).ok_or("VD_CONF for a volume not yet added")?;
+                        let v = self
+                            .virt_entries()
+                            .position(|x| &x[..GUID_LEN] == guid)
+                            .ok_or("VD_CONF for a volume not yet added")?;
                         if self.confs.is_full() {
                             return Err("too many volumes for this build");
                         }
@@ -765,7 +774,7 @@ impl Metadata for Ddf {
                         let _ = write!(done, "volume {v} configured");
                     }
                 }
-        self.members_changed();
+                self.members_changed();
             }
             super::view::magic::SPARE => return Err("spare assignment updates are not supported (as with mdadm)"),
             _ => return Err("unknown DDF update"),

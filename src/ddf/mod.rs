@@ -109,7 +109,9 @@ impl Headers {
         let a = Header::new_checked(&self.anchor[..]).expect("sector");
         let (_, lba) = self.active();
         match (&self.primary, &self.secondary) {
-            (Some(p), Some(s)) => Some(if lba == a.primary_lba() { (s, a.secondary_lba()) } else { (p, a.primary_lba()) }),
+            (Some(p), Some(s)) => {
+                Some(if lba == a.primary_lba() { (s, a.secondary_lba()) } else { (p, a.primary_lba()) })
+            }
             _ => None,
         }
     }
@@ -224,7 +226,9 @@ fn read_global(src: &mut dyn DiskSource, i: usize, h: &[u8], lba: u64) -> Result
     // The tables must hold the entries their headers claim.
     let max_pd = usize::from(be16(&phys, view::table::MAX));
     let max_vd = usize::from(be16(&virt, view::table::MAX));
-    if view::table::LEN + max_pd * view::table::ENTRY > phys.len() || view::table::LEN + max_vd * view::table::ENTRY > virt.len() {
+    if view::table::LEN + max_pd * view::table::ENTRY > phys.len()
+        || view::table::LEN + max_vd * view::table::ENTRY > virt.len()
+    {
         return Err(CopyError::Malformed("table entries exceed their section"));
     }
     Ok(Global { controller, phys, virt })

@@ -172,7 +172,11 @@ fn a_corrupt_primary_header_is_rejected_and_rewritten() {
     d.bytes_mut(0, p * 512 + 0x40, 1)[0] ^= 0x55;
     let (ddf, notes) = load(&mut d);
     assert!(
-        notes.contains(&LoadNote::Rejected { dev: DevT { major: 7, minor: 0 }, what: "primary header", why: CopyError::NoHeader }),
+        notes.contains(&LoadNote::Rejected {
+            dev: DevT { major: 7, minor: 0 },
+            what: "primary header",
+            why: CopyError::NoHeader
+        }),
         "{notes:?}"
     );
     assert_eq!(ddf.members.len(), 3, "the disk is used through its secondary copy");
@@ -208,7 +212,11 @@ fn a_disk_without_a_valid_anchor_is_left_out() {
     let size = d.0[1].info.geom.size_bytes;
     d.bytes_mut(1, size - 512 + 8, 1)[0] ^= 1;
     let (ddf, notes) = load(&mut d);
-    assert!(notes.contains(&LoadNote::Rejected { dev: DevT { major: 7, minor: 1 }, what: "metadata", why: CopyError::NoAnchor }));
+    assert!(notes.contains(&LoadNote::Rejected {
+        dev: DevT { major: 7, minor: 1 },
+        what: "metadata",
+        why: CopyError::NoAnchor
+    }));
     assert_eq!(ddf.members.len(), 2);
     assert_eq!(ddf.confs.len(), 2, "both VDs are still known from the other disks");
 }
@@ -245,11 +253,7 @@ fn garbage_disks_never_panic() {
     let d = fixture("ddf-r1-r5-clean");
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     for round in 0..200 {
-        let mut dd = Disks(
-            d.0.iter()
-                .map(|s| SparseDisk { info: s.info, regions: s.regions.clone() })
-                .collect(),
-        );
+        let mut dd = Disks(d.0.iter().map(|s| SparseDisk { info: s.info, regions: s.regions.clone() }).collect());
         for _ in 0..(1 + round % 8) {
             x ^= x << 13;
             x ^= x >> 7;
@@ -406,7 +410,10 @@ mod handler {
         let failed_missing = ddf
             .phys_entries()
             .filter(|e| !view::is_all_ff(&e[..GUID_LEN]))
-            .filter(|e| be16(e, view::phys::STATE) & (pd_state::FAILED | pd_state::MISSING) == pd_state::FAILED | pd_state::MISSING)
+            .filter(|e| {
+                be16(e, view::phys::STATE) & (pd_state::FAILED | pd_state::MISSING)
+                    == pd_state::FAILED | pd_state::MISSING
+            })
             .count();
         assert_eq!(failed_missing, 1);
         // The RAID1 has both its disks.
@@ -423,7 +430,12 @@ mod handler {
             let (k, p) = ddf.slot_position(c, s).unwrap();
             let refnum = be32(&ddf.confs[c].records[k], view::conf::PHYS_REFNUM + 4 * p);
             if let Some(m) = ddf.members.iter().find(|m| be32(&m.disk_data, view::disk_data::REFNUM) == refnum) {
-                a.slots.push(SlotInfo { slot: s, dev: m.dev, recovery_start: MAX_SECTOR, state: DevState(DevState::INSYNC) });
+                a.slots.push(SlotInfo {
+                    slot: s,
+                    dev: m.dev,
+                    recovery_start: MAX_SECTOR,
+                    state: DevState(DevState::INSYNC),
+                });
             }
         }
         a
@@ -537,12 +549,20 @@ mod add {
         let used = be16(&ddf.phys, view::table::USED);
         assert!(ddf.add_disk(NewDisk { dev, serial: [0; 16], geom, random: 0x1234_5678_9abc_def1 }));
         assert!(!ddf.add_disk(NewDisk { dev, serial: [0; 16], geom, random: 7 }), "added once");
-        let tiny = NewDisk { dev: DevT { major: 7, minor: 10 }, serial: [0; 16], geom: DiskGeom { size_bytes: 16 << 20, sector_size: 512 }, random: 7 };
+        let tiny = NewDisk {
+            dev: DevT { major: 7, minor: 10 },
+            serial: [0; 16],
+            geom: DiskGeom { size_bytes: 16 << 20, sector_size: 512 },
+            random: 7,
+        };
         assert!(!ddf.add_disk(tiny), "too small for DDF");
         assert_eq!(be16(&ddf.phys, view::table::USED), used + 1);
         let m = ddf.members.last().unwrap().clone();
         let first = ddf.members[0].clone();
-        assert_eq!((m.primary_lba, m.secondary_lba, m.workspace_lba), (first.primary_lba, first.secondary_lba, first.workspace_lba));
+        assert_eq!(
+            (m.primary_lba, m.secondary_lba, m.workspace_lba),
+            (first.primary_lba, first.secondary_lba, first.workspace_lba)
+        );
         assert_eq!(&m.disk_data[view::disk_data::GUID..view::disk_data::GUID + 16], b"Linux-MD20261201");
         let pd = m.pdnum.unwrap();
         let e = ddf.phys_entries().nth(pd).unwrap();
@@ -558,7 +578,8 @@ mod add {
         for i in 0..n {
             let dev_i = ddf.disk_dev(i).unwrap();
             let regions = Metadata::render(&*ddf, i, geom, &mut buf);
-            let regs: Vec<(u64, Vec<u8>)> = regions.iter().map(|r| (r.offset, buf[r.start..r.start + r.len].to_vec())).collect();
+            let regs: Vec<(u64, Vec<u8>)> =
+                regions.iter().map(|r| (r.offset, buf[r.start..r.start + r.len].to_vec())).collect();
             copies.push((dev_i, regs));
         }
         let disks = Disks(

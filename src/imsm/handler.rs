@@ -260,7 +260,8 @@ impl Metadata for Imsm {
             }
             Update::ReshapeMigration { subdev, new_level, new_chunksize, new_disk, .. } => {
                 self.reshape_migration(subdev, new_level, new_chunksize, new_disk)?;
-                let _ = write!(done, "volume {subdev}: migration to level {new_level}, chunk {new_chunksize} KiB recorded");
+                let _ =
+                    write!(done, "volume {subdev}: migration to level {new_level}, chunk {new_chunksize} KiB recorded");
             }
         }
         Ok(done)

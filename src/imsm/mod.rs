@@ -157,8 +157,8 @@ pub struct Imsm {
 mod apply;
 mod handler;
 mod load;
-mod spare;
 mod reshape;
+mod spare;
 mod state;
 mod takeover;
 pub mod update;

@@ -70,7 +70,12 @@ impl Imsm {
 
     /// Apply update 5: the spares `new_disks` join as members `old..new`,
     /// and the first volume enters general migration to `new` members.
-    pub(super) fn reshape_container_disks(&mut self, old: u32, new: u32, new_disks: &[u32]) -> Result<(), apply::Refusal> {
+    pub(super) fn reshape_container_disks(
+        &mut self,
+        old: u32,
+        new: u32,
+        new_disks: &[u32],
+    ) -> Result<(), apply::Refusal> {
         let (old, new) = (old as usize, new as usize);
         if new <= old || new_disks.len() != new - old || new > MAX_SLOTS {
             return Err("disk counts");
@@ -225,7 +230,9 @@ impl Imsm {
         let Some(first) = self.devs.first().map(|d| usize::from(d.view().map0().num_members())) else {
             return;
         };
-        if let Some(inst) = (1..self.devs.len()).find(|&i| usize::from(self.devs[i].view().map0().num_members()) != first) {
+        if let Some(inst) =
+            (1..self.devs.len()).find(|&i| usize::from(self.devs[i].view().map0().num_members()) != first)
+        {
             self.start_gen_migration(inst, first);
             self.pending += 1;
         }

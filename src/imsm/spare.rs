@@ -169,7 +169,8 @@ impl Imsm {
         }
         ext.sort_unstable();
         let total = total_blocks(&m.record);
-        let mut reserve = if m.index == -1 || minimal { self.min_reserved_sectors() } else { MPB_SECTORS + RESERVED_SECTORS };
+        let mut reserve =
+            if m.index == -1 || minimal { self.min_reserved_sectors() } else { MPB_SECTORS + RESERVED_SECTORS };
         if let Some(&(start, size)) = ext.last() {
             // Older metadata lets the reserved area shrink to what is left
             // after the last volume (rounded down to 1 KiB, never below the MPB).
@@ -185,11 +186,7 @@ impl Imsm {
     /// region, or less if the smallest configured disk reserves less.
     fn min_reserved_sectors(&self) -> u64 {
         let want = MPB_SECTORS + DIRTY_STRIPE_SECTORS;
-        let smallest = self
-            .members
-            .iter()
-            .filter(|m| m.index >= 0)
-            .min_by_key(|m| total_blocks(&m.record));
+        let smallest = self.members.iter().filter(|m| m.index >= 0).min_by_key(|m| total_blocks(&m.record));
         let Some(m) = smallest else { return MPB_SECTORS + RESERVED_SECTORS };
         let ext = self.used_extents(m, false);
         let end = ext.last().map(|e| e.0).unwrap_or(0);

@@ -613,7 +613,12 @@ fn interrupted_rebuild_keeps_the_recovery_position() {
     let mut serial = [0u8; 16];
     serial[..10].copy_from_slice(b"/dev/loop5");
     let dev = DevT { major: 7, minor: 5 };
-    im.add_disk(crate::metadata::NewDisk { dev, serial, geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 }, random: 0 });
+    im.add_disk(crate::metadata::NewDisk {
+        dev,
+        serial,
+        geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 },
+        random: 0,
+    });
     let mut picks = ArrayVec::new();
     im.choose_spares(&a, &mut picks);
     im.record_rebuild(&a, &picks, 7);
@@ -652,7 +657,12 @@ fn rebuilding_raid1() -> (Box<Imsm>, ArrayCtx, DevT) {
     let mut serial = [0u8; 16];
     serial[..10].copy_from_slice(b"/dev/loop7");
     let dev = DevT { major: 7, minor: 7 };
-    im.add_disk(crate::metadata::NewDisk { dev, serial, geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 }, random: 0 });
+    im.add_disk(crate::metadata::NewDisk {
+        dev,
+        serial,
+        geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 },
+        random: 0,
+    });
     let mut picks = ArrayVec::new();
     im.choose_spares(&a, &mut picks);
     im.record_rebuild(&a, &picks, 1);

@@ -40,7 +40,14 @@ pub enum Update<'a> {
     /// Level or chunk change of one volume. Negative values mean "no
     /// change"; `new_disk` (dev_t, or -1) is the spare a RAID0 → RAID5
     /// migration takes (mdmon picks one when mdadm sends -1).
-    ReshapeMigration { old_raid_disks: i32, new_raid_disks: i32, subdev: u32, new_level: i32, new_chunksize: i32, new_disk: i32 },
+    ReshapeMigration {
+        old_raid_disks: i32,
+        new_raid_disks: i32,
+        subdev: u32,
+        new_level: i32,
+        new_chunksize: i32,
+        new_disk: i32,
+    },
     /// RAID0 <-> RAID10.
     Takeover { subarray: u32, direction: u32 },
     /// Reshape progress in migration units.

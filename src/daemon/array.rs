@@ -43,10 +43,25 @@ impl Member {
         Ok(Member { kname: k, state, recovery_start, removal: Removal::No })
     }
 
+    /// What the monitor tracks of this member in `slot`, read now.
+    pub fn slot_info(&self, slot: u32, dev: crate::metadata::DevT) -> SlotInfo {
+        let mut buf = [0u8; ATTR_BUF];
+        let state = self.state.read(&mut buf).map(DevState::parse).unwrap_or_default();
+        let recovery_start = self.recovery_start.read(&mut buf).ok().and_then(md::parse_sector).unwrap_or(MAX_SECTOR);
+        SlotInfo { slot, dev, recovery_start, state }
+    }
+
     /// Whether the member is still read and polled.
     pub fn live(&self) -> bool {
         self.removal == Removal::No
     }
+}
+
+/// A `safe_mode_delay` value (seconds, three decimals) for `ms`.
+fn delay_word(ms: u64) -> String<16> {
+    let mut word = String::new();
+    let _ = core::fmt::write(&mut word, format_args!("{}.{:03}", ms / 1000, ms % 1000));
+    word
 }
 
 /// A monitored member array.
@@ -107,10 +122,7 @@ impl Array {
             let Ok(m) = Member::open(devnm, &d.kname) else {
                 continue;
             };
-            let mut buf = [0u8; ATTR_BUF];
-            let cur = m.state.read(&mut buf).map(DevState::parse).unwrap_or_default();
-            let rec = m.recovery_start.read(&mut buf).ok().and_then(md::parse_sector).unwrap_or(MAX_SECTOR);
-            slots.push(SlotInfo { slot: s, dev, recovery_start: rec, state: cur });
+            slots.push(m.slot_info(s, dev));
             members.push(m);
         }
         let open = |name: &str| {
@@ -128,12 +140,10 @@ impl Array {
             Some(ms) if ms >= 50 => ms,
             _ => 5000,
         };
-        let mut word = String::<16>::new();
-        let _ = core::fmt::write(&mut word, format_args!("{}.{:03}", delay / 1000, delay % 1000));
         let delay_ms = if keep_delay {
             geom.safe_mode_delay_ms.unwrap_or(delay)
         } else {
-            let _ = safe_mode_delay.write(word.as_str());
+            let _ = safe_mode_delay.write(delay_word(delay).as_str());
             delay
         };
         let missing = slots.len() < geom.raid_disks as usize;
@@ -284,10 +294,8 @@ impl Array {
         if self.exiting {
             return;
         }
-        let mut word = String::<16>::new();
-        let _ = core::fmt::write(&mut word, format_args!("{}.{:03}", self.delay_ms / 1000, self.delay_ms % 1000));
         let _ = self.safe_mode_delay.write("0.001");
-        let _ = self.safe_mode_delay.write(word.as_str());
+        let _ = self.safe_mode_delay.write(delay_word(self.delay_ms).as_str());
     }
 
     /// Shorten the safe-mode delay so the array goes clean quickly (exit).

@@ -88,16 +88,9 @@ impl Daemon {
                     continue;
                 }
                 let Ok(m) = Member::open(&a.devnm, &d.kname) else { continue };
-                let mut buf = [0u8; sys::ATTR_BUF];
-                let state = m.state.read(&mut buf).map(DevState::parse).unwrap_or_default();
-                let recovery_start = m
-                    .recovery_start
-                    .read(&mut buf)
-                    .ok()
-                    .and_then(crate::md::parse_sector)
-                    .unwrap_or(crate::md::MAX_SECTOR);
                 info!("{}: {} joined {} in slot {slot}", self.devnm, d.kname, a.devnm);
-                a.add_member(m, SlotInfo { slot, dev, recovery_start, state });
+                let info = m.slot_info(slot, dev);
+                a.add_member(m, info);
             }
             let want = a.mon.ctx.custom_array_size;
             let now = super::sysfs::read_num(path(format_args!("/sys/block/{}/md/array_size", a.devnm)).as_str());

@@ -1,0 +1,133 @@
+//! The DDF metadata updates that cross the control socket: what mdadm
+//! sends to create or kill a volume (VIRT, then VD_CONF records) and the
+//! PHYS record of a disk joining or leaving the container.
+
+use super::super::view::{self, conf, phys, table, virt, GUID_LEN};
+use super::super::Ddf;
+use super::pd_state;
+use crate::metadata::UpdateDone;
+use crate::wire::{be16, be32, set_be16};
+
+impl Ddf {
+    /// The updates mdadm sends (a VIRT record, then the VD_CONF records, to
+    /// create a volume; a VIRT record marked Deleted to kill one) and the
+    /// PHYS record mdmon's own container handling uses. Lengths must be
+    /// exact; anything that does not fit the metadata is refused unchanged.
+    pub(super) fn apply_update(&mut self, payload: &[u8], active: &[u32]) -> Result<UpdateDone, &'static str> {
+        use core::fmt::Write;
+        let mut done = UpdateDone::new();
+        if payload.len() < 4 {
+            return Err("empty update");
+        }
+        let entry_update = table::LEN + table::ENTRY;
+        match be32(payload, 0) {
+            view::magic::PHYS => {
+                if payload.len() != entry_update {
+                    return Err("PHYS update of the wrong length");
+                }
+                let ent = usize::from(be16(payload, table::USED));
+                if ent >= usize::from(be16(&self.phys, table::MAX)) {
+                    return Err("PHYS update for an entry out of range");
+                }
+                let e = &payload[table::LEN..];
+                if be16(e, phys::STATE) & pd_state::MISSING != 0 {
+                    let st = self.pd_state(ent);
+                    self.set_pd_state(ent, st | pd_state::MISSING);
+                    self.members.retain(|m| m.pdnum != Some(ent));
+                    let _ = write!(done, "physical disk {ent} removed");
+                } else {
+                    let o = Self::phys_off(ent);
+                    if !view::is_all_ff(&self.phys[o..o + GUID_LEN]) {
+                        return Err("PHYS update for an entry in use");
+                    }
+                    self.phys[o..o + table::ENTRY].copy_from_slice(e);
+                    let used = be16(&self.phys, table::USED).saturating_add(1);
+                    set_be16(&mut self.phys, table::USED, used);
+                    let _ = write!(done, "physical disk {ent} added");
+                }
+                self.touch(None);
+            }
+            view::magic::VIRT => {
+                if payload.len() != entry_update {
+                    return Err("VIRT update of the wrong length");
+                }
+                let e = &payload[table::LEN..];
+                let guid = &e[..GUID_LEN];
+                let existing = self.virt_entries().position(|v| &v[..GUID_LEN] == guid);
+                if e[virt::STATE] == 0x02 {
+                    // Deleted: kill the VD with this GUID.
+                    let v = existing.ok_or("no volume with that GUID")?;
+                    if active.contains(&(v as u32)) {
+                        return Err("the volume is active");
+                    }
+                    let c = self.conf_of(v as u32).ok_or("the volume has no configuration")?;
+                    self.confs.remove(c);
+                    for m in self.members.iter_mut() {
+                        m.vlist.retain(|x| usize::from(*x) != c);
+                        for x in m.vlist.iter_mut().filter(|x| usize::from(**x) > c) {
+                            *x -= 1;
+                        }
+                    }
+                    let o = Self::virt_off(v as u32);
+                    self.virt[o..o + GUID_LEN].fill(0xFF);
+                    let _ = write!(done, "volume {v} deleted");
+                } else {
+                    if existing.is_some() {
+                        return Err("a volume with that GUID exists");
+                    }
+                    let v = self
+                        .virt_entries()
+                        .position(|x| view::is_all_ff(&x[..GUID_LEN]))
+                        .ok_or("no free virtual disk entry")?;
+                    let o = Self::virt_off(v as u32);
+                    self.virt[o..o + table::ENTRY].copy_from_slice(e);
+                    let n = be16(&self.virt, table::USED).saturating_add(1);
+                    set_be16(&mut self.virt, table::USED, n);
+                    let _ = write!(done, "volume {v} added");
+                }
+                self.touch(None);
+            }
+            conf_magic if conf_magic == view::magic::VD_CONF => {
+                let rec_len = usize::from(be16(&self.header, view::header::CONFIG_RECORD_LEN)) * view::SECTOR;
+                if payload.len() < conf::PHYS_REFNUM || rec_len < self.lba_base() + 8 * self.mppe() {
+                    return Err("VD_CONF update too short");
+                }
+                let nsec = usize::from(payload[conf::SEC_ELMNT_COUNT]).max(1);
+                if payload.len() != rec_len * nsec || nsec > crate::ddf::MAX_BVDS {
+                    return Err("VD_CONF update of the wrong length");
+                }
+                let guid = &payload[conf::GUID..conf::GUID + GUID_LEN];
+                let arrays = conf::PHYS_REFNUM..self.lba_base() + 8 * self.mppe();
+                match self.confs.iter().position(|c| c.guid() == guid) {
+                    Some(c) => {
+                        // Known VD: only the member positions change.
+                        for r in self.confs[c].records.iter_mut() {
+                            let seq = r[conf::SEC_ELMNT_SEQ];
+                            let Some(u) = payload.chunks_exact(rec_len).find(|u| u[conf::SEC_ELMNT_SEQ] == seq) else {
+                                continue;
+                            };
+                            r[arrays.clone()].copy_from_slice(&u[arrays.clone()]);
+                        }
+                        let _ = write!(done, "volume configuration updated");
+                    }
+                    None => {
+                        let v = self
+                            .virt_entries()
+                            .position(|x| &x[..GUID_LEN] == guid)
+                            .ok_or("VD_CONF for a volume not yet added")?;
+                        if self.confs.is_full() {
+                            return Err("too many volumes for this build");
+                        }
+                        let records = payload.chunks_exact(rec_len).map(|r| r.into()).collect();
+                        self.confs.push(crate::ddf::VdConf { records, vcnum: Some(v) });
+                        let _ = write!(done, "volume {v} configured");
+                    }
+                }
+                self.members_changed();
+            }
+            view::magic::SPARE => return Err("spare assignment updates are not supported (as with mdadm)"),
+            _ => return Err("unknown DDF update"),
+        }
+        Ok(done)
+    }
+}

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 REPO=$PWD
 OUT=$(mkdir -p "${1:-tests/vm/out/boot}" && cd "${1:-tests/vm/out/boot}" && pwd)
 RS=$REPO/target/x86_64-unknown-linux-musl/release/mdmon
-KERNEL=${VM_KERNEL:-$(ls /boot/vmlinuz-*-amd64 | sort -V | tail -n1)}
+KERNEL=${VM_KERNEL:-$(bash "$(dirname "${BASH_SOURCE[0]}")/kernel.sh" "${VM_KSERIES:-6.1}")}
 KVER=${KERNEL##*/vmlinuz-}
 UUID=6d3c0e2a-5b1f-4d7e-9a41-0c2b8e7f1a93
 PASSED=0 FAILED=0

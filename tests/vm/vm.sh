@@ -9,7 +9,8 @@
 # Output: guest console on stdout and in OUTDIR/console.log.
 # Exit status: the guest script's status; 124 on timeout; 125 if the guest
 # never reported one.
-# Env: VM_KERNEL=/boot/vmlinuz-... to pick a kernel; VM_QUIET=1 to not echo
+# Env: VM_KERNEL=/boot/vmlinuz-... to pick a kernel, or VM_KSERIES=6.12 for the
+# newest of a series (default 6.1); VM_QUIET=1 to not echo
 # the console to stdout; VM_SMP (default 2); VM_APPEND (extra kernel args);
 # VM_QEMU_ARGS (extra qemu arguments, split on spaces, e.g. -drive ...);
 # VM_SYSTEMD=1 runs the script as a service under systemd as PID 1.
@@ -23,12 +24,12 @@ while getopts "m:t:h" opt; do
 	case $opt in
 	m) MEM=$OPTARG ;;
 	t) TIMEOUT=$OPTARG ;;
-	*) sed -n '2,16p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,17p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 if [ $# -lt 2 ]; then
-	sed -n '2,16p' "$0" >&2
+	sed -n '2,17p' "$0" >&2
 	exit 2
 fi
 OUTDIR=$1
@@ -44,7 +45,7 @@ OUTDIR=$(cd "$OUTDIR" && pwd)
 SCRIPT=$(realpath "$SCRIPT")
 
 # --- kernel --------------------------------------------------------------
-KERNEL=${VM_KERNEL:-$(ls /boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n1)}
+KERNEL=${VM_KERNEL:-$(bash "$(dirname "${BASH_SOURCE[0]}")/kernel.sh" "${VM_KSERIES:-6.1}")}
 [ -r "$KERNEL" ] || { echo "vm.sh: no readable kernel (/boot/vmlinuz-*-amd64); run tests/vm/setup.sh" >&2; exit 125; }
 KVER=${KERNEL##*/vmlinuz-}
 MODDIR=/lib/modules/$KVER

@@ -4,6 +4,7 @@
 //! monitor decisions, the control protocol) and a thin shell (`sys`,
 //! `daemon`) that performs system calls.
 
+pub mod badblocks;
 pub mod daemon;
 pub mod ddf;
 pub mod imsm;

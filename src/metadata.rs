@@ -6,6 +6,7 @@
 //! each member disk must receive when the shell asks ([`Metadata::render`]).
 //! The shell does the reading and writing.
 
+use crate::badblocks::{BadRange, BbList};
 use crate::md::{DevState, SyncAction};
 use arrayvec::ArrayVec;
 
@@ -241,4 +242,29 @@ pub trait Metadata {
 
     /// Whether volume `inst` is recorded dirty in the metadata.
     fn volume_dirty(&self, inst: u32) -> Option<bool>;
+
+    /// The format's bad-block log, if it keeps one (IMSM does; DDF as
+    /// mdadm writes it does not, so md must not wait for one).
+    fn bad_block_log(&mut self) -> Option<&mut dyn BadBlockLog> {
+        None
+    }
+}
+
+/// The role of a format that records bad blocks of member disks.
+///
+/// Ranges are in 512-byte sectors from the start of the disk, as md's
+/// `bad_blocks` lists them. Changes are made in memory and reach the disks
+/// with the next metadata write.
+pub trait BadBlockLog {
+    /// Fill `out` with the ranges recorded for the member in `slot` of `a`
+    /// that touch the volume's extent on its disk. False when the metadata
+    /// has no disk in that slot (nothing can be recorded for it).
+    fn logged(&self, a: &ArrayCtx, slot: u32, out: &mut BbList) -> bool;
+
+    /// Record `r` for the member in `slot`; false, with nothing changed,
+    /// when it cannot (the log is full, or no disk is in that slot).
+    fn record(&mut self, a: &ArrayCtx, slot: u32, r: BadRange) -> bool;
+
+    /// Forget a recorded range (one that [`BadBlockLog::logged`] returned).
+    fn clear(&mut self, a: &ArrayCtx, slot: u32, r: BadRange);
 }

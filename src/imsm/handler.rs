@@ -212,7 +212,15 @@ impl Metadata for Imsm {
     }
 
     fn record_rebuild(&mut self, a: &ArrayCtx, added: &[crate::metadata::NewMember], random: u32) {
-        self.start_rebuild(a, added, random)
+        self.start_rebuild(a, added, random);
+        // A rebuilt member starts with no known bad blocks.
+        for n in added {
+            if let Some(idx) = self.members.iter().find(|m| m.dev == n.dev).map(|m| m.index) {
+                if idx >= 0 {
+                    self.bbm_clear_disk(idx as u32);
+                }
+            }
+        }
     }
 
     fn resume_position(&self, a: &ArrayCtx, slot: u32) -> Option<u64> {
@@ -339,6 +347,10 @@ impl Metadata for Imsm {
 
     fn volume_dirty(&self, inst: u32) -> Option<bool> {
         self.devs.get(inst as usize).map(|d| d.view().dirty() & 1 != 0)
+    }
+
+    fn bad_block_log(&mut self) -> Option<&mut dyn crate::metadata::BadBlockLog> {
+        Some(self)
     }
 }
 

@@ -155,6 +155,7 @@ pub struct Imsm {
 }
 
 mod apply;
+pub mod bbm;
 mod handler;
 mod load;
 mod reshape;

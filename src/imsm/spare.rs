@@ -320,14 +320,6 @@ impl Imsm {
             }
         }
         // Bad-block entries name disks by index too.
-        if self.bbm.len() >= 8 {
-            let count = le32(&self.bbm, 4) as usize;
-            for e in 0..count {
-                let o = 8 + 8 * e + 1;
-                if o < self.bbm.len() && u32::from(self.bbm[o]) > idx {
-                    self.bbm[o] -= 1;
-                }
-            }
-        }
+        self.bbm_disk_deleted(idx);
     }
 }

@@ -264,6 +264,8 @@ impl Imsm {
         if let Some(m) = self.members.iter_mut().find(|m| m.index == idx as i32) {
             m.record = self.table[idx as usize];
         }
+        // A failed disk's bad blocks no longer matter (as mdadm).
+        self.bbm_clear_disk(idx);
         true
     }
 

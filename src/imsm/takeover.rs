@@ -133,6 +133,7 @@ impl Imsm {
             let Some(mi) = failed else { break };
             let idx = self.members[mi].index;
             self.table.remove(idx as usize);
+            self.bbm_disk_deleted(idx as u32);
             for m in self.members.iter_mut().filter(|m| m.index > idx) {
                 m.index -= 1;
             }

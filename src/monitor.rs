@@ -4,6 +4,7 @@
 //! calls [`read_and_act`], writes the metadata if it changed, and only then
 //! applies the [`Actions`] to the kernel.
 
+use crate::badblocks::{self, BadRange, BbList, Outcome};
 use crate::md::{ArrayState, DevState, SyncAction};
 use crate::metadata::{ArrayCtx, Consistency, Metadata, SlotInfo, MAX_SLOTS};
 use arrayvec::ArrayVec;
@@ -44,6 +45,13 @@ pub struct Actions {
     pub unblock: ArrayVec<u8, MAX_SLOTS>,
     /// Members (indices into `ctx.slots`) to hand to the manager for removal.
     pub remove: ArrayVec<u8, MAX_SLOTS>,
+    /// Members whose unacknowledged bad blocks are now in the metadata:
+    /// acknowledge them (write each to `bad_blocks`), then `-blocked`.
+    pub bb_ack: ArrayVec<u8, MAX_SLOTS>,
+    /// Members whose bad blocks cannot be recorded: `-external_bbl`, then
+    /// `-blocked` if blocked, so md applies its own policy (it fails the
+    /// device if a range is still unacknowledged) instead of waiting.
+    pub bb_off: ArrayVec<u8, MAX_SLOTS>,
     /// The array is dirty (has or may have writes in flight).
     pub dirty: bool,
     /// The array stopped: forget it after applying the actions.
@@ -181,6 +189,16 @@ pub fn read_and_act(mon: &mut ArrayMon, inp: &Inputs, md: &mut dyn Metadata) -> 
             act.remove.push(i as u8);
         }
     }
+    // J': blocked but not failed, and md does not expect us to record bad
+    // blocks: nothing of ours holds it. Unblocking lets md decide (it
+    // fails the device if it holds unacknowledged bad blocks) rather than
+    // leave writes waiting for good. Members with `external_bbl` are left
+    // to [`bad_blocks_act`].
+    for (i, s) in a.slots.iter().enumerate() {
+        if s.state.has(DevState::BLOCKED) && !s.state.has(DevState::FAULTY) && !s.state.has(DevState::EXTERNAL_BB) {
+            act.unblock.push(i as u8);
+        }
+    }
     // K: a reshape ended or was interrupted (driven by mdadm; record the position).
     if a.curr_action == SyncAction::Idle && a.prev_action == SyncAction::Reshape {
         if inp.sync_completed != 0 {
@@ -220,6 +238,50 @@ pub fn read_and_act(mon: &mut ArrayMon, inp: &Inputs, md: &mut dyn Metadata) -> 
     mon.prev_dev.clear();
     mon.prev_dev.extend(a.slots.iter().map(|s: &SlotInfo| s.state));
     act
+}
+
+/// What md lists of one member's bad blocks this pass.
+#[derive(Clone, Copy, Debug)]
+pub struct BadBlocksRead<'a> {
+    /// `bad_blocks` (acknowledged and not); `None` if unreadable.
+    pub all: Option<&'a [BadRange]>,
+    /// `unacknowledged_bad_blocks`: read only while the member is blocked;
+    /// `None` if unreadable.
+    pub unacked: Option<&'a [BadRange]>,
+}
+
+/// The bad-block decision for member `i` of an array (one with
+/// `external_bbl` and not failed), after [`read_and_act`]: record in the
+/// metadata what md lists and forget what md cleared; acknowledge once the
+/// metadata is on disk; when the metadata cannot take it (no log, log
+/// full, list unreadable), take `external_bbl` off so md stops waiting.
+/// A member blocked only by bad blocks is never handled as failed.
+pub fn bad_blocks_act(
+    mon: &ArrayMon,
+    i: usize,
+    read: BadBlocksRead<'_>,
+    md: &mut dyn Metadata,
+    scratch: &mut BbList,
+    act: &mut Actions,
+) {
+    let Some(s) = mon.ctx.slots.get(i) else { return };
+    if !s.state.has(DevState::EXTERNAL_BB) || s.state.has(DevState::FAULTY) {
+        return;
+    }
+    let blocked = s.state.has(DevState::BLOCKED);
+    let outcome = match (md.bad_block_log(), read.unacked) {
+        (None, _) => Outcome::Unrecordable,
+        (Some(_), None) if blocked => Outcome::Unrecordable,
+        (Some(log), unacked) => {
+            let unacked = if blocked { unacked.unwrap_or(&[]) } else { &[] };
+            badblocks::reconcile(log, &mon.ctx, s.slot, read.all, unacked, scratch)
+        }
+    };
+    match outcome {
+        Outcome::Recorded { .. } if blocked => act.bb_ack.push(i as u8),
+        Outcome::Recorded { .. } => {}
+        Outcome::Unrecordable => act.bb_off.push(i as u8),
+    }
 }
 
 /// Quiet poll timeouts (no notification for a whole watchdog period) an

@@ -3,10 +3,11 @@
 //! returns what must happen once the metadata is on disk.
 
 use super::sysfs::{array_geom, md_devs, path};
+use crate::badblocks::{self, BbList};
 use crate::md::{self, ArrayState, DevState, SyncAction, MAX_SECTOR};
 use crate::metadata::Metadata;
 use crate::metadata::{ArrayCtx, SlotInfo, MAX_SLOTS};
-use crate::monitor::{read_and_act, Actions, ArrayMon, DevInput, Inputs};
+use crate::monitor::{bad_blocks_act, read_and_act, Actions, ArrayMon, BadBlocksRead, DevInput, Inputs};
 use crate::sys::{Attr, ATTR_BUF};
 use arrayvec::ArrayVec;
 use heapless::String;
@@ -28,19 +29,96 @@ pub struct Member {
     pub kname: String<32>,
     pub state: Attr,
     pub recovery_start: Attr,
+    /// `bad_blocks` and `unacknowledged_bad_blocks` (absent on kernels
+    /// without external bad-block support).
+    pub bad_blocks: Option<Attr>,
+    pub unacked_bad_blocks: Option<Attr>,
+    /// The unacknowledged ranges read this pass, to acknowledge once the
+    /// metadata holds them.
+    pub unacked: Box<BbList>,
     /// Once failed, the member is no longer read or polled.
     pub removal: Removal,
+}
+
+/// Working space for reading and reconciling bad-block lists (one per
+/// daemon, allocated at start).
+pub struct BbScratch {
+    text: Box<[u8; 4096]>,
+    all: Box<BbList>,
+    work: Box<BbList>,
+}
+
+impl BbScratch {
+    pub fn new() -> BbScratch {
+        BbScratch { text: Box::new([0; 4096]), all: Box::default(), work: Box::default() }
+    }
+}
+
+impl Default for BbScratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Read a bad-block list attribute into `out`; false if unreadable.
+fn read_bb(attr: Option<&Attr>, text: &mut [u8; 4096], out: &mut BbList) -> bool {
+    match attr.map(|a| a.read_into(&mut text[..])) {
+        Some(Ok(t)) => badblocks::parse(t, out).is_ok(),
+        _ => false,
+    }
 }
 
 impl Member {
     /// Open the attributes of member `kname` of array `devnm`.
     pub fn open(devnm: &str, kname: &str) -> Result<Member, Errno> {
-        let state = Attr::open(path(format_args!("/sys/block/{devnm}/md/dev-{kname}/state")).as_str())?;
-        let recovery_start =
-            Attr::open(path(format_args!("/sys/block/{devnm}/md/dev-{kname}/recovery_start")).as_str())?;
+        let dev_attr = |name: &str| Attr::open(path(format_args!("/sys/block/{devnm}/md/dev-{kname}/{name}")).as_str());
+        let state = dev_attr("state")?;
+        let recovery_start = dev_attr("recovery_start")?;
         let mut k = String::new();
         let _ = k.push_str(kname);
-        Ok(Member { kname: k, state, recovery_start, removal: Removal::No })
+        Ok(Member {
+            kname: k,
+            state,
+            recovery_start,
+            bad_blocks: dev_attr("bad_blocks").ok(),
+            unacked_bad_blocks: dev_attr("unacknowledged_bad_blocks").ok(),
+            unacked: Box::default(),
+            removal: Removal::No,
+        })
+    }
+
+    /// md stops waiting for the metadata to record this member's bad
+    /// blocks; unblocked, it fails the device if a range is unacknowledged.
+    fn bad_blocks_off(&self, devnm: &str, blocked: bool) {
+        crate::warn!(
+            "{devnm}: bad blocks on {} cannot be recorded in the metadata; md handles them itself (it fails the device)",
+            self.kname
+        );
+        if let Err(e) = self.state.write("-external_bbl") {
+            crate::error!("{devnm}: writing -external_bbl for {} failed: {e}", self.kname);
+        }
+        if blocked {
+            let _ = self.state.write("-blocked");
+        }
+    }
+
+    /// Acknowledge the unacknowledged ranges read this pass (the metadata
+    /// holds them), then unblock. A refused acknowledgement turns the
+    /// member's external bad-block handling off.
+    fn bad_blocks_ack(&self, devnm: &str) {
+        let Some(bb) = &self.bad_blocks else {
+            return self.bad_blocks_off(devnm, true);
+        };
+        for r in self.unacked.iter() {
+            if let Err(e) = bb.write(r.line().as_str()) {
+                crate::error!("{devnm}: acknowledging bad blocks {}+{} on {} failed: {e}", r.start, r.len, self.kname);
+                return self.bad_blocks_off(devnm, true);
+            }
+        }
+        if !self.unacked.is_empty() {
+            crate::info!("{devnm}: {} bad range(s) on {} recorded and acknowledged", self.unacked.len(), self.kname);
+        }
+        let _ = self.state.write("-blocked");
     }
 
     /// What the monitor tracks of this member in `slot`, read now.
@@ -171,7 +249,7 @@ impl Array {
     }
 
     /// Read every attribute (re-arming their notifications) and decide.
-    pub fn pass(&mut self, md: &mut dyn Metadata) -> Actions {
+    pub fn pass(&mut self, md: &mut dyn Metadata, bb: &mut BbScratch) -> Actions {
         let mut buf = [0u8; ATTR_BUF];
         let array_state = self.array_state.read(&mut buf).map(ArrayState::parse).unwrap_or(ArrayState::Bad);
         let sync_action = self.sync_action.read(&mut buf).map(SyncAction::parse).unwrap_or(SyncAction::Bad);
@@ -204,11 +282,89 @@ impl Array {
             .map(|v| v.starts_with(b"none"))
             .unwrap_or(false);
         let inp = Inputs { array_state, sync_action, resync_start, sync_completed, blocked, reshape_finished, devs };
-        read_and_act(&mut self.mon, &inp, md)
+        let mut act = read_and_act(&mut self.mon, &inp, md);
+        for (i, m) in self.members.iter_mut().enumerate() {
+            let state = self.mon.ctx.slots.get(i).map(|s| s.state).unwrap_or_default();
+            if !m.live() || !state.has(DevState::EXTERNAL_BB) || state.has(DevState::FAULTY) {
+                continue;
+            }
+            // Unacknowledged first: a range md adds in between shows in
+            // `bad_blocks` and is recorded; it is acknowledged next pass.
+            let blocked = state.has(DevState::BLOCKED);
+            let unacked_ok = blocked && read_bb(m.unacked_bad_blocks.as_ref(), &mut bb.text, &mut m.unacked);
+            if !unacked_ok {
+                m.unacked.clear();
+            }
+            let all_ok = read_bb(m.bad_blocks.as_ref(), &mut bb.text, &mut bb.all);
+            let read = BadBlocksRead {
+                all: all_ok.then_some(&bb.all[..]),
+                unacked: (unacked_ok || !blocked).then_some(&m.unacked[..]),
+            };
+            bad_blocks_act(&self.mon, i, read, md, &mut bb.work, &mut act);
+        }
+        act
     }
 
-    /// Tell the kernel what was decided; call only after the metadata is on disk.
-    pub fn apply(&mut self, act: &Actions) {
+    /// Make md and the metadata agree on the bad blocks of member `i` (all
+    /// members if `None`) when it starts being monitored: with a format that
+    /// keeps a bad-block log, the member gets `external_bbl` and every
+    /// range the log holds for it (mdadm does the same when it assembles;
+    /// members re-added since, or by us, lack them); with a format that
+    /// keeps none, `external_bbl` is taken off so md never waits for us.
+    pub fn prime_bad_blocks(&mut self, md: &mut dyn Metadata, only: Option<usize>, bb: &mut BbScratch) {
+        let mut buf = [0u8; ATTR_BUF];
+        for (i, m) in self.members.iter().enumerate() {
+            if only.is_some_and(|o| o != i) || !m.live() {
+                continue;
+            }
+            let Some(slot) = self.mon.ctx.slots.get(i).map(|s| s.slot) else { continue };
+            let state = m.state.read(&mut buf).map(DevState::parse).unwrap_or_default();
+            if state.has(DevState::FAULTY) {
+                continue;
+            }
+            let Some(log) = md.bad_block_log() else {
+                if state.has(DevState::EXTERNAL_BB) {
+                    crate::info!("{}: {}: the metadata keeps no bad-block log; external_bbl off", self.devnm, m.kname);
+                    let _ = m.state.write("-external_bbl");
+                }
+                continue;
+            };
+            let known = log.logged(&self.mon.ctx, slot, &mut bb.work);
+            if !state.has(DevState::EXTERNAL_BB) {
+                if let Err(e) = m.state.write("external_bbl") {
+                    if known && !bb.work.is_empty() {
+                        crate::warn!(
+                            "{}: {}: md refuses external_bbl ({e}); {} logged bad range(s) unknown to md",
+                            self.devnm,
+                            m.kname,
+                            bb.work.len()
+                        );
+                    }
+                    continue;
+                }
+            }
+            if !known {
+                continue;
+            }
+            let Some(attr) = &m.bad_blocks else { continue };
+            for r in bb.work.iter() {
+                if let Err(e) = attr.write(r.line().as_str()) {
+                    crate::warn!(
+                        "{}: {}: telling md of bad blocks {}+{} failed: {e}",
+                        self.devnm,
+                        m.kname,
+                        r.start,
+                        r.len
+                    );
+                }
+            }
+        }
+    }
+
+    /// Tell the kernel what was decided; call only after the metadata is on
+    /// disk. `metadata_written`: the last metadata write reached at least
+    /// one disk (or there was none); bad blocks are only acknowledged then.
+    pub fn apply(&mut self, act: &Actions, metadata_written: bool) {
         if let Some(s) = act.next_state {
             match self.array_state.write(s.word()) {
                 // md refuses `clean` while a write is in flight (it began
@@ -219,10 +375,25 @@ impl Array {
                 Ok(()) => {}
             }
         }
-        self.apply_members(act);
+        self.apply_members(act, metadata_written);
     }
 
-    fn apply_members(&mut self, act: &Actions) {
+    fn apply_members(&mut self, act: &Actions, metadata_written: bool) {
+        for &i in &act.bb_ack {
+            if let Some(m) = self.members.get(usize::from(i)) {
+                if metadata_written {
+                    m.bad_blocks_ack(&self.devnm);
+                } else {
+                    m.bad_blocks_off(&self.devnm, true);
+                }
+            }
+        }
+        for &i in &act.bb_off {
+            if let Some(m) = self.members.get(usize::from(i)) {
+                let blocked = self.mon.ctx.slots.get(usize::from(i)).is_some_and(|s| s.state.has(DevState::BLOCKED));
+                m.bad_blocks_off(&self.devnm, blocked);
+            }
+        }
         for &i in &act.unblock {
             if let Some(m) = self.members.get(usize::from(i)) {
                 let _ = m.state.write("-blocked");
@@ -250,16 +421,18 @@ impl Array {
         }
     }
 
-    /// Track a member the manager added (a spare taking a slot).
-    pub fn add_member(&mut self, m: Member, info: SlotInfo) {
+    /// Track a member the manager added (a spare taking a slot); returns
+    /// its index.
+    pub fn add_member(&mut self, m: Member, info: SlotInfo) -> Option<usize> {
         // Keep slot order.
         let pos = self.mon.ctx.slots.iter().position(|s| s.slot > info.slot).unwrap_or(self.members.len());
         if self.members.is_full() {
-            return;
+            return None;
         }
         self.members.insert(pos, m);
         self.mon.ctx.slots.insert(pos, info);
         self.mon.prev_dev.insert(pos.min(self.mon.prev_dev.len()), info.state);
+        Some(pos)
     }
 
     /// Whether sync actions are held off: the member is blocked (`-` in its

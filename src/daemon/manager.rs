@@ -90,7 +90,9 @@ impl Daemon {
                 let Ok(m) = Member::open(&a.devnm, &d.kname) else { continue };
                 info!("{}: {} joined {} in slot {slot}", self.devnm, d.kname, a.devnm);
                 let info = m.slot_info(slot, dev);
-                a.add_member(m, info);
+                if let Some(i) = a.add_member(m, info) {
+                    a.prime_bad_blocks(self.md.as_mut(), Some(i), &mut self.bb);
+                }
             }
             let want = a.mon.ctx.custom_array_size;
             let now = super::sysfs::read_num(path(format_args!("/sys/block/{}/md/array_size", a.devnm)).as_str());
@@ -206,7 +208,12 @@ impl Daemon {
                 match add_to_array(&devnm, &disk.kname, n) {
                     Ok(m) => {
                         let info = SlotInfo { slot: n.slot, dev: n.dev, recovery_start: 0, state: DevState(0) };
-                        self.arrays[ai].add_member(m, info);
+                        if let Some(i) = self.arrays[ai].add_member(m, info) {
+                            // As mdadm for a disk it adds: the new member's
+                            // bad blocks (none: a rebuilt disk's log entries
+                            // are cleared) are ours to record.
+                            self.arrays[ai].prime_bad_blocks(self.md.as_mut(), Some(i), &mut self.bb);
+                        }
                         let _ = added.try_push(*n);
                         info!("{}: rebuilding slot {} of {} onto {}", self.devnm, n.slot, devnm, disk.kname);
                     }
@@ -384,6 +391,7 @@ impl Daemon {
                 array.check_degraded = true;
             }
             info!("{}: monitoring {} (volume {})", self.devnm, array.devnm, array.mon.ctx.inst);
+            array.prime_bad_blocks(self.md.as_mut(), None, &mut self.bb);
             self.new_arrays = true;
             if self.arrays.try_push(array).is_err() {
                 error!("{}: too many arrays; one is not monitored", self.devnm);

@@ -92,6 +92,8 @@ pub struct Daemon {
     /// gets a pass before the loop sleeps.
     new_arrays: bool,
     pub run_dir: &'static str,
+    /// Working space for members' bad-block lists.
+    pub(crate) bb: array::BbScratch,
 }
 
 /// The bytes of `r` in a render buffer.
@@ -201,6 +203,7 @@ impl Daemon {
             rescan: true,
             new_arrays: false,
             run_dir,
+            bb: array::BbScratch::new(),
         })
     }
 
@@ -210,10 +213,15 @@ impl Daemon {
     /// header that describes them) gets them in phases: every disk's first
     /// write, then every disk's second, and so on; a disk whose write failed
     /// gets none of the later ones.
-    pub fn sync_metadata(&mut self) {
+    ///
+    /// Returns `None` when nothing was pending, else whether at least one
+    /// disk received every write (the loader takes the newest copy, so the
+    /// change then survives a restart).
+    pub fn sync_metadata(&mut self) -> Option<bool> {
         if !self.md.updates_pending() {
-            return;
+            return None;
         }
+        let mut any_ok = false;
         let n = self.md.begin_write();
         let mut i = 0;
         while i < n {
@@ -273,8 +281,10 @@ impl Daemon {
                     }
                 }
             }
+            any_ok |= failed[..batch.len()].iter().any(|f| !f);
         }
         self.md.end_write();
+        Some(any_ok)
     }
 
     /// Run the monitor over every array once. Metadata reaches the disks
@@ -282,9 +292,9 @@ impl Daemon {
     pub fn monitor_pass(&mut self) {
         let mut i = 0;
         while i < self.arrays.len() {
-            let act = self.arrays[i].pass(self.md.as_mut());
-            self.sync_metadata();
-            self.arrays[i].apply(&act);
+            let act = self.arrays[i].pass(self.md.as_mut(), &mut self.bb);
+            let written = self.sync_metadata();
+            self.arrays[i].apply(&act, written != Some(false));
             if self.arrays[i].mon.curr_state != md::ArrayState::Active {
                 self.arrays[i].quiet_ticks = 0;
             }
@@ -364,8 +374,9 @@ impl Daemon {
             }
             match Array::open(&e.devnm, inst as u32, kept.is_some()) {
                 Ok(a) => {
-                    let Some(a) = self.start_resume(a) else { continue };
+                    let Some(mut a) = self.start_resume(a) else { continue };
                     info!("{}: monitoring {} (volume {})", self.devnm, a.devnm, inst);
+                    a.prime_bad_blocks(self.md.as_mut(), None, &mut self.bb);
                     self.new_arrays = true;
                     if self.arrays.try_push(a).is_err() {
                         error!("{}: too many arrays; {} not monitored", self.devnm, e.devnm);

@@ -10,6 +10,32 @@ struct Recorder {
     pending: bool,
     /// What `set_array_state(Starting)` answers.
     starting_clean: bool,
+    /// A bad-block log (slot, range) with room for `log_room` entries;
+    /// `None`: the format keeps none.
+    log: Option<Vec<(u32, BadRange)>>,
+    log_room: usize,
+}
+
+impl crate::metadata::BadBlockLog for Recorder {
+    fn logged(&self, _a: &ArrayCtx, slot: u32, out: &mut BbList) -> bool {
+        out.clear();
+        out.extend(self.log.iter().flatten().filter(|e| e.0 == slot).map(|e| e.1));
+        true
+    }
+    fn record(&mut self, _a: &ArrayCtx, slot: u32, r: BadRange) -> bool {
+        let room = self.log_room;
+        let log = self.log.as_mut().unwrap();
+        if log.len() >= room {
+            return false;
+        }
+        log.push((slot, r));
+        self.pending = true;
+        true
+    }
+    fn clear(&mut self, _a: &ArrayCtx, slot: u32, r: BadRange) {
+        self.log.as_mut().unwrap().retain(|e| *e != (slot, r));
+        self.pending = true;
+    }
 }
 
 impl Metadata for Recorder {
@@ -70,6 +96,13 @@ impl Metadata for Recorder {
     }
     fn volume_dirty(&self, _inst: u32) -> Option<bool> {
         Some(self.dirty)
+    }
+    fn bad_block_log(&mut self) -> Option<&mut dyn crate::metadata::BadBlockLog> {
+        if self.log.is_some() {
+            Some(self)
+        } else {
+            None
+        }
     }
 }
 
@@ -272,4 +305,89 @@ fn watchdog_rearms_only_an_array_left_active() {
     assert_eq!(watchdog(ArrayState::Active, 5, Some(0)), (0, false));
     // Delay unreadable: never write a guess.
     assert_eq!(watchdog(ArrayState::Active, WATCHDOG_TICKS, None).1, false);
+}
+
+const BB_BLOCKED: u16 = DevState::INSYNC | DevState::BLOCKED | DevState::EXTERNAL_BB;
+
+/// One pass over a clean RAID1 whose member 1 has `state`, then the
+/// bad-block decision for it with md's lists `all` and `unacked`.
+fn bb_pass(md: &mut Recorder, state: u16, all: Option<&[BadRange]>, unacked: Option<&[BadRange]>) -> Actions {
+    let mut mon = ArrayMon::new(ctx(2));
+    mon.prev_state = ArrayState::Clean;
+    let mut inp = input(ArrayState::Clean, SyncAction::Idle, 2);
+    inp.devs[1].state = DevState(state);
+    let mut act = read_and_act(&mut mon, &inp, md);
+    let mut scratch = BbList::new();
+    bad_blocks_act(&mon, 1, BadBlocksRead { all, unacked }, md, &mut scratch, &mut act);
+    act
+}
+
+const BAD: BadRange = BadRange { start: 16384, len: 64 };
+
+#[test]
+fn bad_block_is_recorded_then_acknowledged_not_failed() {
+    let mut md = Recorder { log: Some(Vec::new()), log_room: 254, ..Default::default() };
+    let act = bb_pass(&mut md, BB_BLOCKED, Some(&[BAD]), Some(&[BAD]));
+    assert_eq!(&act.bb_ack[..], &[1]);
+    assert!(act.bb_off.is_empty() && act.unblock.is_empty() && act.remove.is_empty());
+    assert!(!act.check_degraded, "a bad block is not a failure");
+    assert_eq!(md.log.as_deref(), Some(&[(1, BAD)][..]));
+    assert!(md.updates_pending(), "the metadata is written before the acknowledgement");
+    assert!(!md.calls.iter().any(|c| c.starts_with("disk")), "set_disk not called: {:?}", md.calls);
+}
+
+#[test]
+fn acknowledged_range_needs_nothing_and_a_cleared_one_leaves_the_log() {
+    let mut md = Recorder { log: Some(vec![(1, BAD)]), log_room: 254, ..Default::default() };
+    let act = bb_pass(&mut md, DevState::INSYNC | DevState::EXTERNAL_BB, Some(&[BAD]), None);
+    assert!(act.bb_ack.is_empty() && act.bb_off.is_empty() && act.unblock.is_empty());
+    assert!(!md.updates_pending());
+    let act = bb_pass(&mut md, DevState::INSYNC | DevState::EXTERNAL_BB, Some(&[]), None);
+    assert!(act.bb_ack.is_empty() && act.bb_off.is_empty());
+    assert_eq!(md.log.as_deref(), Some(&[][..]));
+    assert!(md.updates_pending());
+}
+
+#[test]
+fn full_log_turns_external_bbl_off() {
+    let mut md = Recorder { log: Some(vec![(1, BadRange { start: 8, len: 1 })]), log_room: 1, ..Default::default() };
+    let all = [BadRange { start: 8, len: 1 }, BAD];
+    let act = bb_pass(&mut md, BB_BLOCKED, Some(&all), Some(&[BAD]));
+    assert_eq!(&act.bb_off[..], &[1]);
+    assert!(act.bb_ack.is_empty());
+}
+
+#[test]
+fn format_without_a_log_turns_external_bbl_off() {
+    let mut md = Recorder::default();
+    let act = bb_pass(&mut md, BB_BLOCKED, Some(&[BAD]), Some(&[BAD]));
+    assert_eq!(&act.bb_off[..], &[1]);
+    // Even when nothing is blocked: md must never wait on us.
+    let act = bb_pass(&mut md, DevState::INSYNC | DevState::EXTERNAL_BB, Some(&[]), None);
+    assert_eq!(&act.bb_off[..], &[1]);
+}
+
+#[test]
+fn unreadable_unacknowledged_list_while_blocked_turns_external_bbl_off() {
+    let mut md = Recorder { log: Some(Vec::new()), log_room: 254, ..Default::default() };
+    let act = bb_pass(&mut md, BB_BLOCKED, Some(&[BAD]), None);
+    assert_eq!(&act.bb_off[..], &[1]);
+}
+
+#[test]
+fn blocked_without_external_bbl_is_unblocked_for_md_to_decide() {
+    let mut md = Recorder::default();
+    let act = bb_pass(&mut md, DevState::INSYNC | DevState::BLOCKED, None, None);
+    assert_eq!(&act.unblock[..], &[1]);
+    assert!(act.remove.is_empty() && act.bb_off.is_empty() && act.bb_ack.is_empty());
+}
+
+#[test]
+fn failed_member_with_external_bbl_is_a_failure_not_a_bad_block() {
+    let mut md = Recorder { log: Some(Vec::new()), log_room: 254, ..Default::default() };
+    let act = bb_pass(&mut md, DevState::FAULTY | BB_BLOCKED, Some(&[BAD]), Some(&[BAD]));
+    assert_eq!(&act.unblock[..], &[1]);
+    assert_eq!(&act.remove[..], &[1]);
+    assert!(act.bb_ack.is_empty() && act.bb_off.is_empty());
+    assert_eq!(md.log.as_deref(), Some(&[][..]));
 }

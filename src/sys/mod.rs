@@ -44,6 +44,13 @@ impl Attr {
         Ok(&buf[..n])
     }
 
+    /// Read the value into a caller's buffer of any size (lists such as
+    /// `bad_blocks` fill up to a page); returns the bytes read.
+    pub fn read_into<'b>(&self, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
+        let n = rustix::io::pread(&self.fd, &mut *buf, 0)?;
+        Ok(&buf[..n])
+    }
+
     /// Write a value.
     pub fn write(&self, value: &str) -> Result<(), Errno> {
         rustix::io::write(&self.fd, value.as_bytes()).map(|_| ())

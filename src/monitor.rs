@@ -250,6 +250,14 @@ pub struct BadBlocksRead<'a> {
     pub unacked: Option<&'a [BadRange]>,
 }
 
+/// Whether members' bad blocks are reconciled in this array state: not
+/// while the array is stopping or stopped, when md releases the members and
+/// may list their bad blocks empty (the log must not follow; seen in the
+/// VM with both mdmons: the ranges were gone after a stop and assembly).
+pub fn bad_blocks_watched(state: ArrayState) -> bool {
+    state > ArrayState::Inactive && state != ArrayState::Bad
+}
+
 /// The bad-block decision for member `i` of an array (one with
 /// `external_bbl` and not failed), after [`read_and_act`]: record in the
 /// metadata what md lists and forget what md cleared; acknowledge once the
@@ -265,6 +273,9 @@ pub fn bad_blocks_act(
     act: &mut Actions,
 ) {
     let Some(s) = mon.ctx.slots.get(i) else { return };
+    if act.deactivate || !bad_blocks_watched(mon.curr_state) {
+        return;
+    }
     if !s.state.has(DevState::EXTERNAL_BB) || s.state.has(DevState::FAULTY) {
         return;
     }

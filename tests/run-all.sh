@@ -51,6 +51,7 @@ vmgroup rebuild tests/vm/scenarios/rebuild.sh
 vmgroup protocol tests/vm/scenarios/protocol.sh
 vmgroup takeover tests/vm/scenarios/takeover.sh
 vmgroup ddf tests/vm/scenarios/ddf.sh
+vmgroup badblocks tests/vm/scenarios/badblocks.sh
 VM_SYSTEMD=1 vmgroup systemd tests/vm/scenarios/systemd.sh
 # Full boots from an IMSM RAID1 root (mkinitramfs with our hook).
 echo "=== boot"

@@ -284,6 +284,9 @@ impl Array {
         let inp = Inputs { array_state, sync_action, resync_start, sync_completed, blocked, reshape_finished, devs };
         let mut act = read_and_act(&mut self.mon, &inp, md);
         for (i, m) in self.members.iter_mut().enumerate() {
+            if act.deactivate || !crate::monitor::bad_blocks_watched(self.mon.curr_state) {
+                break;
+            }
             let state = self.mon.ctx.slots.get(i).map(|s| s.state).unwrap_or_default();
             if !m.live() || !state.has(DevState::EXTERNAL_BB) || state.has(DevState::FAULTY) {
                 continue;

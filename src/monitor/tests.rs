@@ -391,3 +391,18 @@ fn failed_member_with_external_bbl_is_a_failure_not_a_bad_block() {
     assert!(act.bb_ack.is_empty() && act.bb_off.is_empty());
     assert_eq!(md.log.as_deref(), Some(&[][..]));
 }
+
+#[test]
+fn stopping_array_keeps_its_log() {
+    let mut md = Recorder { log: Some(vec![(1, BAD)]), log_room: 254, ..Default::default() };
+    let mut mon = ArrayMon::new(ctx(2));
+    mon.prev_state = ArrayState::Clean;
+    let mut inp = input(ArrayState::Inactive, SyncAction::Idle, 2);
+    inp.devs[1].state = DevState(DevState::INSYNC | DevState::EXTERNAL_BB);
+    let mut act = read_and_act(&mut mon, &inp, &mut md);
+    assert!(act.deactivate);
+    let mut scratch = BbList::new();
+    bad_blocks_act(&mon, 1, BadBlocksRead { all: Some(&[]), unacked: None }, &mut md, &mut scratch, &mut act);
+    assert_eq!(md.log.as_deref(), Some(&[(1, BAD)][..]), "md's empty list while stopping clears nothing");
+    assert!(act.bb_off.is_empty() && act.bb_ack.is_empty());
+}

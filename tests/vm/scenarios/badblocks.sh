@@ -81,8 +81,9 @@ sc_raid1_bad_sector() {
 	run mdadm --stop /dev/md/imsm0
 	run mdadm -A /dev/md/imsm0 "$good" "$bad"
 	run mdadm -I /dev/md/imsm0
-	vol=$(md_name /dev/md/vol0)
 	ctr=$(md_name /dev/md/imsm0)
+	vol=$(volume_of "$ctr")
+	[ -n "$vol" ] || fail "volume not assembled again"
 	check_mdmon "$ctr"
 	check_eq "$(dev_attr "$vol" "$bk" bad_blocks)" "16384 64" "md's bad_blocks after re-assembly"
 	write_at "$vol" 16384 64 || fail "write over the bad range after re-assembly hung"

@@ -55,6 +55,10 @@ examine_norm() {
 		| sed -E 's#/dev/loop[0-9]+#LOOP#g'
 }
 
+# volume_of CTR: the md device of volume 0 of container CTR (after a new assembly
+# it can have another name, e.g. /dev/md/vol0_0).
+volume_of() { local f; for f in /sys/block/md*/md/metadata_version; do [ "$(cat "$f")" = "external:/$1/0" ] && basename "$(dirname "$(dirname "$f")")"; done; }
+
 dirty_state() { mdadm --examine "$1" | awk -F': ' '/Dirty State/ {print $2; exit}'; }
 
 run_scenario() { # NAME FUNCTION ARGS...

@@ -94,7 +94,6 @@ wait_progress() { # VOL SECTORS TIMEOUT
 	done
 }
 # The member array of container CTR with index 0.
-volume_of() { local f; for f in /sys/block/md*/md/metadata_version; do [ "$(cat "$f")" = "external:/$1/0" ] && basename "$(dirname "$(dirname "$f")")"; done; }
 # Start the re-assembled container's volume and record in /tmp/first where
 # the kernel's ACTION (recover/resync) begins: sync_completed as soon as
 # sync_action says ACTION (later reads already include progress).

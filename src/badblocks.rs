@@ -96,18 +96,23 @@ pub enum Outcome {
     Unrecordable,
 }
 
-/// Whether the ranges of `log` inside `k` cover every sector of `k`.
-fn covered(k: BadRange, log: &BbList) -> bool {
+/// Whether `log` records `k` as the format would record it afresh: the
+/// entries inside `k` are its pieces of `piece_max` sectors. Pieces md has
+/// since merged (it joins adjacent acknowledged ranges) are recorded anew,
+/// so the log follows md's list and spends no more entries than needed.
+fn recorded(k: BadRange, log: &BbList, piece_max: u32) -> bool {
     let mut inside: ArrayVec<BadRange, MAX_RANGES> = log.iter().copied().filter(|e| k.contains(*e)).collect();
     inside.sort_unstable();
-    let mut pos = k.start;
+    let piece_max = piece_max.max(1);
+    let mut want = BadRange { start: k.start, len: k.len.min(piece_max) };
     for e in inside {
-        if e.start > pos {
+        if e != want {
             return false;
         }
-        pos = pos.max(e.end());
+        let left = k.end() - e.end();
+        want = BadRange { start: e.end(), len: left.min(u64::from(piece_max)) as u32 };
     }
-    pos >= k.end()
+    want.len == 0
 }
 
 /// Bring the log's ranges for the member in `slot` of `a` in line with
@@ -116,7 +121,8 @@ fn covered(k: BadRange, log: &BbList) -> bool {
 /// `unacknowledged_bad_blocks`. `scratch` is working space.
 ///
 /// A logged range that no listed range contains is cleared (md cleared it);
-/// a listed range the log does not cover is recorded. Recording is all or
+/// a listed range the log does not hold as its own pieces is recorded
+/// (replacing the entries inside it). Recording is all or
 /// nothing per range; the first that cannot be recorded ends the pass with
 /// [`Outcome::Unrecordable`].
 pub fn reconcile(
@@ -148,7 +154,7 @@ pub fn reconcile(
     let all = all.unwrap_or(&[]);
     let listed = all.iter().chain(unacked.iter().filter(|u| !all.iter().any(|k| k.contains(**u))));
     for k in listed.copied() {
-        if covered(k, scratch) {
+        if recorded(k, scratch, log.piece_max()) {
             continue;
         }
         if !log.record(a, slot, k) {

@@ -267,4 +267,10 @@ pub trait BadBlockLog {
 
     /// Forget a recorded range (one that [`BadBlockLog::logged`] returned).
     fn clear(&mut self, a: &ArrayCtx, slot: u32, r: BadRange);
+
+    /// The most sectors one recorded range holds: a longer range is
+    /// recorded as pieces of this size (and a shorter last one).
+    fn piece_max(&self) -> u32 {
+        u32::MAX
+    }
 }

@@ -6,11 +6,12 @@ struct FakeLog {
     entries: Vec<(u32, BadRange)>,
     capacity: usize,
     known_slots: u32,
+    piece: u32,
 }
 
 impl FakeLog {
     fn new(capacity: usize) -> FakeLog {
-        FakeLog { entries: Vec::new(), capacity, known_slots: 2 }
+        FakeLog { entries: Vec::new(), capacity, known_slots: 2, piece: u32::MAX }
     }
     fn of(&self, slot: u32) -> Vec<BadRange> {
         let mut v: Vec<_> = self.entries.iter().filter(|e| e.0 == slot).map(|e| e.1).collect();
@@ -38,6 +39,9 @@ impl BadBlockLog for FakeLog {
     }
     fn clear(&mut self, _a: &ArrayCtx, slot: u32, r: BadRange) {
         self.entries.retain(|e| *e != (slot, r));
+    }
+    fn piece_max(&self) -> u32 {
+        self.piece
     }
 }
 
@@ -109,17 +113,34 @@ fn unreadable_list_clears_nothing() {
 
 #[test]
 fn merged_kernel_range_replaces_its_pieces() {
-    // md merged two adjacent ranges; logged pieces inside it are kept as
-    // long as they cover it, replaced when they do not.
+    // md merged adjacent ranges (Linux 6.12 lists a failed write's pieces
+    // first, then joins them once acknowledged): the log follows.
     let mut log = FakeLog::new(254);
     log.entries.push((0, r(100, 8)));
     log.entries.push((0, r(108, 8)));
     let mut s = BbList::new();
     let out = reconcile(&mut log, &ctx(), 0, Some(&[r(100, 16)]), &[], &mut s);
+    assert_eq!(out, Outcome::Recorded { changed: true });
+    assert_eq!(log.of(0), vec![r(100, 16)]);
+    let out = reconcile(&mut log, &ctx(), 0, Some(&[r(100, 16)]), &[], &mut s);
     assert_eq!(out, Outcome::Recorded { changed: false });
     let out = reconcile(&mut log, &ctx(), 0, Some(&[r(100, 24)]), &[r(116, 8)], &mut s);
     assert_eq!(out, Outcome::Recorded { changed: true });
     assert_eq!(log.of(0), vec![r(100, 24)]);
+}
+
+#[test]
+fn long_range_is_held_as_pieces() {
+    let mut log = FakeLog::new(254);
+    log.piece = 256;
+    log.entries.push((0, r(1000, 256)));
+    log.entries.push((0, r(1256, 44)));
+    let mut s = BbList::new();
+    let out = reconcile(&mut log, &ctx(), 0, Some(&[r(1000, 300)]), &[], &mut s);
+    assert_eq!(out, Outcome::Recorded { changed: false }, "its own pieces hold it");
+    log.entries = vec![(0, r(1000, 100)), (0, r(1100, 200))];
+    let out = reconcile(&mut log, &ctx(), 0, Some(&[r(1000, 300)]), &[], &mut s);
+    assert_eq!(out, Outcome::Recorded { changed: true });
 }
 
 #[test]

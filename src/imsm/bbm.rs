@@ -182,6 +182,10 @@ impl BadBlockLog for Imsm {
             self.bbm_retain(|e| !(e.disk == disk && e.range == r));
         }
     }
+
+    fn piece_max(&self) -> u32 {
+        ENTRY_SECTORS
+    }
 }
 
 #[cfg(test)]

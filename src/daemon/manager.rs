@@ -433,15 +433,24 @@ fn readd_job(devnm: &str, kname: &str, s: &SlotInfo, pos: u64, token: u32) -> Op
     let mut steps = ArrayVec::new();
     steps.push(write_step(dev_path("state"), format_args!("faulty")));
     steps.push(write_step(dev_path("state"), format_args!("-blocked")));
-    steps.push(write_step(dev_path("state"), format_args!("remove")));
+    steps.push(busy_step(dev_path("state"), format_args!("remove")));
     steps.push(Step::WaitGone { path: path(format_args!("/sys/block/{devnm}/md/dev-{kname}")), ms: 3000 });
     let new_dev = path(format_args!("/sys/block/{devnm}/md/new_dev"));
     steps.push(write_step(new_dev, format_args!("{}:{}", s.dev.major, s.dev.minor)));
     steps.push(write_step(dev_path("offset"), format_args!("{offset}")));
     steps.push(write_step(dev_path("size"), format_args!("{size}")));
     steps.push(write_step(dev_path("recovery_start"), format_args!("{pos}")));
-    steps.push(write_step(dev_path("slot"), format_args!("{}", s.slot)));
+    steps.push(busy_step(dev_path("slot"), format_args!("{}", s.slot)));
     Some(Job { token, steps })
+}
+
+/// A write retried while md answers EBUSY (see `Step::WriteBusy`): on Linux
+/// 6.12 taking the first rebuilding member out queues md's spare work, and
+/// the next member's `remove` or `slot` met it running.
+fn busy_step(path: sys::worker::AttrPath, args: core::fmt::Arguments<'_>) -> Step {
+    let mut value = heapless::String::new();
+    let _ = value.write_fmt(args);
+    Step::WriteBusy { path, value, ms: 2000 }
 }
 
 fn write_step(path: sys::worker::AttrPath, args: core::fmt::Arguments<'_>) -> Step {

@@ -109,7 +109,9 @@ impl Daemon {
         }
     }
 
-    /// A disk that failed in one array is failed in every array using it.
+    /// A disk that failed in one array is failed in every array using it,
+    /// and a member on a disk the metadata records failed is failed (an
+    /// array started, e.g. created by mdadm, while a failure was recorded).
     pub(super) fn propagate_failures(&mut self) {
         let mut failed: ArrayVec<crate::metadata::DevT, MAX_SLOTS> = ArrayVec::new();
         for a in &self.arrays {
@@ -121,8 +123,14 @@ impl Daemon {
         }
         for a in &self.arrays {
             for (s, m) in a.mon.ctx.slots.iter().zip(a.members.iter()) {
-                if m.live() && !s.state.has(DevState::FAULTY) && failed.contains(&s.dev) {
+                if !m.live() || s.state.has(DevState::FAULTY) {
+                    continue;
+                }
+                if failed.contains(&s.dev) {
                     info!("{}: failing {} in {} too", self.devnm, m.kname, a.devnm);
+                    let _ = m.state.write("faulty");
+                } else if self.md.disk_failed(s.dev) {
+                    info!("{}: failing {} in {}: its disk is recorded failed", self.devnm, m.kname, a.devnm);
                     let _ = m.state.write("faulty");
                 }
             }

@@ -243,6 +243,13 @@ pub trait Metadata {
     /// Whether volume `inst` is recorded dirty in the metadata.
     fn volume_dirty(&self, inst: u32) -> Option<bool>;
 
+    /// Whether the metadata records disk `dev` unusable (failed, missing or
+    /// not online): a live member on it is failed in md (DDF: a volume
+    /// created while a failure was being recorded). Default: never.
+    fn disk_failed(&self, _dev: DevT) -> bool {
+        false
+    }
+
     /// The format's bad-block log, if it keeps one (IMSM does; DDF as
     /// mdadm writes it does not, so md must not wait for one).
     fn bad_block_log(&mut self) -> Option<&mut dyn BadBlockLog> {

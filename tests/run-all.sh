@@ -53,6 +53,15 @@ vmgroup takeover tests/vm/scenarios/takeover.sh
 vmgroup ddf tests/vm/scenarios/ddf.sh
 vmgroup badblocks tests/vm/scenarios/badblocks.sh
 VM_SYSTEMD=1 vmgroup systemd tests/vm/scenarios/systemd.sh
+# Kernel 6.12 (Debian's bookworm-backports): the rebuild group again (the
+# full matrix is tests/matrix.sh).
+VM_KSERIES=6.12 vmgroup rebuild-6.12 tests/vm/scenarios/rebuild.sh
+# Upstream mdadm 4.4's own tests, a quick subset, with its C mdmon and ours.
+echo "=== upstream mdadm suite (quick subset)"
+bash tests/upstream-suite.sh --quick --out "$OUT/upstream" > "$OUT/upstream.log" 2>&1
+rc=$?
+sed -n '/^upstream test/,$p' "$OUT/upstream.log"
+count upstream-quick $rc
 # Full boots from an IMSM RAID1 root (mkinitramfs with our hook).
 echo "=== boot"
 bash tests/vm/boot.sh "$OUT/boot" > "$OUT/boot.log" 2>&1

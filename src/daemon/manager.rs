@@ -111,7 +111,9 @@ impl Daemon {
         }
     }
 
-    /// A disk that failed in one array is failed in every array using it.
+    /// A disk that failed in one array is failed in every array using it,
+    /// and a member on a disk the metadata records failed is failed (an
+    /// array started, e.g. created by mdadm, while a failure was recorded).
     pub(super) fn propagate_failures(&mut self) {
         let mut failed: ArrayVec<crate::metadata::DevT, MAX_SLOTS> = ArrayVec::new();
         for a in &self.arrays {
@@ -123,8 +125,14 @@ impl Daemon {
         }
         for a in &self.arrays {
             for (s, m) in a.mon.ctx.slots.iter().zip(a.members.iter()) {
-                if m.live() && !s.state.has(DevState::FAULTY) && failed.contains(&s.dev) {
+                if !m.live() || s.state.has(DevState::FAULTY) {
+                    continue;
+                }
+                if failed.contains(&s.dev) {
                     info!("{}: failing {} in {} too", self.devnm, m.kname, a.devnm);
+                    let _ = m.state.write("faulty");
+                } else if self.md.disk_failed(s.dev) {
+                    info!("{}: failing {} in {}: its disk is recorded failed", self.devnm, m.kname, a.devnm);
                     let _ = m.state.write("faulty");
                 }
             }
@@ -441,15 +449,24 @@ fn readd_job(devnm: &str, kname: &str, s: &SlotInfo, pos: u64, token: u32) -> Op
     let mut steps = ArrayVec::new();
     steps.push(write_step(dev_path("state"), format_args!("faulty")));
     steps.push(write_step(dev_path("state"), format_args!("-blocked")));
-    steps.push(write_step(dev_path("state"), format_args!("remove")));
+    steps.push(busy_step(dev_path("state"), format_args!("remove")));
     steps.push(Step::WaitGone { path: path(format_args!("/sys/block/{devnm}/md/dev-{kname}")), ms: 3000 });
     let new_dev = path(format_args!("/sys/block/{devnm}/md/new_dev"));
     steps.push(write_step(new_dev, format_args!("{}:{}", s.dev.major, s.dev.minor)));
     steps.push(write_step(dev_path("offset"), format_args!("{offset}")));
     steps.push(write_step(dev_path("size"), format_args!("{size}")));
     steps.push(write_step(dev_path("recovery_start"), format_args!("{pos}")));
-    steps.push(write_step(dev_path("slot"), format_args!("{}", s.slot)));
+    steps.push(busy_step(dev_path("slot"), format_args!("{}", s.slot)));
     Some(Job { token, steps })
+}
+
+/// A write retried while md answers EBUSY (see `Step::WriteBusy`): on Linux
+/// 6.12 taking the first rebuilding member out queues md's spare work, and
+/// the next member's `remove` or `slot` met it running.
+fn busy_step(path: sys::worker::AttrPath, args: core::fmt::Arguments<'_>) -> Step {
+    let mut value = heapless::String::new();
+    let _ = value.write_fmt(args);
+    Step::WriteBusy { path, value, ms: 2000 }
 }
 
 fn write_step(path: sys::worker::AttrPath, args: core::fmt::Arguments<'_>) -> Step {

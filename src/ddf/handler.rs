@@ -447,6 +447,13 @@ impl Metadata for Ddf {
         clean
     }
 
+    /// As mdadm checks a volume it starts monitoring: its disk's entry must
+    /// be Online, neither Failed nor Missing.
+    fn disk_failed(&self, dev: DevT) -> bool {
+        let Some(pd) = self.members.iter().find(|m| m.dev == dev).and_then(|m| m.pdnum) else { return false };
+        self.pd_state(pd) & (pd_state::ONLINE | pd_state::FAILED | pd_state::MISSING) != pd_state::ONLINE
+    }
+
     fn set_disk(&mut self, a: &mut ArrayCtx, slot: u32, state: DevState) {
         let Some(c) = self.conf_of(a.inst) else { return };
         let Some((k, p)) = self.slot_position(c, slot) else { return };

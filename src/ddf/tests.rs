@@ -394,6 +394,20 @@ mod handler {
     }
 
     #[test]
+    fn a_disk_recorded_failed_is_reported_for_every_array() {
+        let mut d = fixture("ddf-r1-r5-clean");
+        let (mut ddf, _) = load(&mut d);
+        let mut r1 = ctx(&ddf, 0, 1, 2);
+        let (dev, other) = (r1.slots[0].dev, r1.slots[1].dev);
+        assert!(!ddf.disk_failed(dev) && !ddf.disk_failed(other), "all disks start Online");
+        ddf.set_disk(&mut r1, 0, DevState(DevState::FAULTY));
+        // A volume then started on it (e.g. created meanwhile) loses it.
+        assert!(ddf.disk_failed(dev));
+        assert!(!ddf.disk_failed(other));
+        assert!(!ddf.disk_failed(DevT { major: 1, minor: 99 }), "unknown disk");
+    }
+
+    #[test]
     fn a_member_missing_at_start_is_recorded_failed_and_missing() {
         let mut d = fixture("ddf-r1-r5-clean");
         // Disk 2 (only in the RAID5) is gone.

@@ -19,6 +19,12 @@ pub type AttrPath = heapless::String<160>;
 pub enum Step {
     /// Write `value` to the attribute.
     Write { path: AttrPath, value: heapless::String<32> },
+    /// Write `value`, again every few milliseconds while the kernel answers
+    /// `EBUSY`, for at most `ms` milliseconds. md refuses `slot` and
+    /// `remove` while its recovery work is marked running; since Linux 6.7
+    /// it also queues that work, briefly, on a read-only array whose
+    /// members change (6.1 did the same inline, under the array's lock).
+    WriteBusy { path: AttrPath, value: heapless::String<32>, ms: u32 },
     /// Wait until `path` no longer exists (the kernel deletes some sysfs
     /// directories from a workqueue); `ETIMEDOUT` after `ms` milliseconds.
     WaitGone { path: AttrPath, ms: u32 },
@@ -49,11 +55,24 @@ impl Job {
         for (i, step) in self.steps.iter().enumerate() {
             let r = match step {
                 Step::Write { path, value } => crate::sys::write_file(path.as_str(), value.as_str()),
+                Step::WriteBusy { path, value, ms } => write_busy(path.as_str(), value.as_str(), *ms),
                 Step::WaitGone { path, ms } => wait_gone(path.as_str(), *ms),
             };
             r.map_err(|e| (i as u8, e))?;
         }
         Ok(())
+    }
+}
+
+fn write_busy(path: &str, value: &str, ms: u32) -> Result<(), Errno> {
+    let start = std::time::Instant::now();
+    loop {
+        match crate::sys::write_file(path, value) {
+            Err(Errno::BUSY) if start.elapsed().as_millis() < u128::from(ms) => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            r => return r,
+        }
     }
 }
 

@@ -21,3 +21,6 @@ else
 	echo "setup.sh: rustup not found; cannot add x86_64-unknown-linux-musl target" >&2
 fi
 ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || { echo "setup.sh: no /boot/vmlinuz-*-amd64" >&2; exit 1; }
+# The newer stacks of the test matrix: kernel 6.12 (bookworm-backports) and
+# upstream mdadm 4.4 built from Debian 13's source (tests/vm/setup-stacks.sh).
+[ "${MDMON_SETUP_STACKS:-1}" = 0 ] || bash "$(dirname "$0")/setup-stacks.sh"

@@ -101,12 +101,14 @@ build_initrd() {
 		esac
 		echo "$base" >> "$tmp/modules/order"
 	done
-	(cd "$tmp" && find . -print0 | cpio --null -o -H newc --quiet ) > "$INITRD.tmp"
-	mv "$INITRD.tmp" "$INITRD"
+	(cd "$tmp" && find . -print0 | cpio --null -o -H newc --quiet ) > "$INITRD.$$.tmp"
+	mv "$INITRD.$$.tmp" "$INITRD"
 }
 
 if [ ! -s "$INITRD" ]; then
-	rm -f "$CACHE"/initramfs-*
+	# Stale ones of this kernel only: another kernel's may be in use by a
+	# guest booting meanwhile.
+	rm -f "$CACHE/initramfs-$KVER-"*.cpio
 	build_initrd
 fi
 

@@ -138,23 +138,37 @@ sc_hostile() {
 	echo 0.05 > "/sys/block/$vol/md/safe_mode_delay"
 	dd if=/dev/zero of="/dev/$vol" bs=4k count=1 oflag=direct status=none
 	wait_for "/sys/block/$vol/md/array_state" clean 30 || fail "not clean"
-	quiet=$("$BENCH" "/dev/$vol" 30 | tail -n1)
+	quiet=$(measure_wp "$vol") || fail "quiet: no measurement ($quiet)"
 	python3 "$VM_REPO/tests/vm/tools/hostile_clients.py" "/run/mdadm/$ctr.sock" 20 &
 	local hostile=$!
 	sleep 1
-	busy=$("$BENCH" "/dev/$vol" 30 | tail -n1)
+	busy=$(measure_wp "$vol") || { wait $hostile; fail "hostile: no measurement ($busy)"; }
 	wait $hostile
 	log "quiet: $quiet"
 	log "hostile: $busy"
 	echo "hostile $IMPL quiet: $quiet | hostile: $busy" >> "$OUT/hostile.txt"
 	kill -0 "$pid" || fail "mdmon died"
 	run timeout 30 mdadm --wait-clean "/dev/$vol"
+	local q=${quiet#median_us=} b=${busy#median_us=}
+	q=${q%% *}; b=${b%% *}
+	log "write-pending median: $q us quiet, $b us with hostile clients"
 	if [ "$IMPL" = rs ]; then
-		local q=${quiet#median_us=} b=${busy#median_us=}
-		q=${q%% *}; b=${b%% *}
 		# Within noise: no more than three times the quiet median plus 5 ms.
 		[ "$b" -le $((3 * q + 5000)) ] || fail "write-pending slowed by clients: $q -> $b us"
 	fi
+}
+# measure_wp VOL: wp_latency's summary line (median_us=N ...); fails, with
+# what went wrong on stdout, unless it measured.
+measure_wp() {
+	local out rc
+	out=$("$BENCH" "/dev/$1" 30 2>&1)
+	rc=$?
+	local last=${out##*$'\n'}
+	if [ $rc != 0 ] || [[ ! $last =~ ^median_us=[0-9]+\  ]]; then
+		echo "wp_latency rc=$rc: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+		return 1
+	fi
+	echo "$last"
 }
 
 rm -f "$OUT/hostile.txt"

@@ -524,7 +524,7 @@ impl Metadata for Ddf {
         data[0x26..0x2B].copy_from_slice(b"Linux");
         // The LBAs: the first member's distance from the end, else mdadm's defaults.
         let lba = |old: Option<(u64, u64)>, default: u64| match old {
-            Some((osz, olba)) if sectors > osz - olba => sectors - (osz - olba),
+            Some((osz, olba)) if olba < osz && sectors > osz - olba => sectors - (osz - olba),
             _ => sectors - default,
         };
         let first = self.members.first().map(|m| (m.sectors, m.primary_lba, m.secondary_lba, m.workspace_lba));

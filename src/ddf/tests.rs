@@ -595,3 +595,4 @@ mod add {
         assert!(again.members.iter().all(|m| m.pdnum.is_some()));
     }
 }
+mod bounds;

@@ -6,6 +6,8 @@
 
 pub mod daemon;
 pub mod ddf;
+#[cfg(any(test, feature = "harness"))]
+pub mod harness;
 pub mod imsm;
 pub mod md;
 pub mod mdstat;

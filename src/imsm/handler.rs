@@ -39,7 +39,7 @@ impl Metadata for Imsm {
                 (v.map0().data_members(), v.map0().per_dev_array_size())
             };
             if used > 0 {
-                a.custom_array_size = super::reshape::round_size_to_mb(per_dev * u64::from(used), used);
+                a.custom_array_size = super::reshape::round_size_to_mb(per_dev.saturating_mul(u64::from(used)), used);
                 a.check_reshape = true;
             }
             let slots: ArrayVec<(u32, DevState), MAX_SLOTS> = a.slots.iter().map(|s| (s.slot, s.state)).collect();

@@ -50,10 +50,10 @@ impl MemDisk {
     /// The region holding `offset..offset+len` and the start within it.
     fn find(&self, offset: u64, len: usize) -> Option<(usize, usize)> {
         let end = offset.checked_add(len as u64)?;
-        self.regions
-            .iter()
-            .enumerate()
-            .find_map(|(k, (o, d))| (offset >= *o && end <= o + d.len() as u64).then(|| (k, (offset - o) as usize)))
+        self.regions.iter().enumerate().find_map(|(k, (o, d))| {
+            (offset >= *o && o.checked_add(d.len() as u64).is_some_and(|e| end <= e))
+                .then(|| (k, (offset - o) as usize))
+        })
     }
 
     pub fn bytes_mut(&mut self, offset: u64, len: usize) -> Option<&mut [u8]> {

@@ -6,6 +6,11 @@
 use super::view::{ord_to_idx, Dev, Map};
 use super::*;
 
+/// No volume ends beyond this sector (2^48 sectors, 128 PiB), present disks
+/// or not: sizes derived from it (times members, domains) stay far from
+/// overflowing.
+pub const MAX_END: u64 = 1 << 48;
+
 /// Why map `m` is impossible on disks of `disk_sectors` sectors each.
 pub(super) fn check_map(m: &Map<&[u8]>, disk_sectors: impl IntoIterator<Item = u64>) -> Result<(), &'static str> {
     let mul = if matches!(m.level(), 1 | 10) { 2 } else { 1 };
@@ -15,6 +20,9 @@ pub(super) fn check_map(m: &Map<&[u8]>, disk_sectors: impl IntoIterator<Item = u
         .and_then(|x| x.checked_mul(mul))
         .ok_or("data stripes times strip size overflows")?;
     let end = m.pba_of_lba0().checked_add(m.blocks_per_member()).ok_or("volume end overflows")?;
+    if end > MAX_END {
+        return Err("volume end beyond 2^48 sectors");
+    }
     if per_dev > m.blocks_per_member() {
         return Err("more data than blocks per member");
     }

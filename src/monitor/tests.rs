@@ -273,3 +273,11 @@ fn watchdog_rearms_only_an_array_left_active() {
     // Delay unreadable: never write a guess.
     assert_eq!(watchdog(ArrayState::Active, WATCHDOG_TICKS, None).1, false);
 }
+
+/// Found by the imsm_disks fuzz target: a RAID10's resync length overflowed
+/// for a huge component size; it saturates.
+#[test]
+fn raid10_sync_size_saturates() {
+    let a = ArrayCtx::new(0, 10, 0x102, 4, u64::MAX / 2, ArrayVec::new());
+    assert_eq!(a.sync_size(), u64::MAX / 2);
+}

@@ -104,3 +104,39 @@ fn a_size_change_beyond_the_disks_is_refused_unchanged() {
     // A size that fits is still accepted.
     im.change_size(0, 32768).unwrap();
 }
+
+/// Found by the imsm_disks fuzz target: a spare disk smaller than two
+/// sectors; its write started before sector 0 (an underflow: a huge offset
+/// in release).
+#[test]
+fn a_disk_smaller_than_the_metadata_gets_no_write_past_its_ends() {
+    let mut d = fixture("raid1-clean");
+    let (mut im, _) = load(&mut d);
+    let mut tiny = spare_disk(9, 0);
+    tiny.geom.size_bytes = 512;
+    im.add_disk(tiny);
+    let n = im.begin_write();
+    let mut buf = vec![0u8; im.render_len()];
+    for i in 0..n {
+        let geom = im.members()[i].geom;
+        for r in im.render(i, geom, &mut buf) {
+            assert!(r.offset.checked_add(r.len as u64).is_some_and(|e| e <= geom.size_bytes), "disk {i}: {r:?}");
+        }
+    }
+    im.end_write();
+}
+
+/// Found by the imsm_disks fuzz target: a volume none of whose disks is
+/// present was bounded by no disk; its size overflowed a resync length.
+#[test]
+fn a_volume_without_present_disks_is_still_bounded() {
+    let mut d = fixture("raid1-clean");
+    // Only disk 0 is given, and the volume moved past 2^48 sectors:
+    // disk 0's bound alone refuses it, so check the bound itself.
+    let mut rec = [0u8; DEV_MAX];
+    set64(&mut rec, mapf::PBA_OF_LBA0_LO, mapf::PBA_OF_LBA0_HI, 1 << 50);
+    let d0 = Dev::new_unchecked(&rec[..]);
+    assert!(super::super::bounds::check_map(&d0.map0(), []).is_err());
+    d.disks.truncate(1);
+    assert!(Imsm::load(&mut d, &mut Vec::new()).is_ok(), "a sane volume with a missing disk still loads");
+}

@@ -7,6 +7,8 @@
 pub mod badblocks;
 pub mod daemon;
 pub mod ddf;
+#[cfg(any(test, feature = "harness"))]
+pub mod harness;
 pub mod imsm;
 pub mod md;
 pub mod mdstat;

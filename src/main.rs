@@ -32,6 +32,12 @@ const RUN_DIR: &str = env!("MDMON_RUN_DIR");
 const VERSION: &str = env!("MDMON_VERSION");
 
 fn main() {
+    // Before anything is opened, and before any thread starts.
+    mdmon::sys::ensure_std_fds();
+    if let Err(e) = mdmon::sys::signal::block_signals() {
+        eprintln!("mdmon: cannot block signals: {e}");
+        std::process::exit(exit::CANNOT_MONITOR);
+    }
     let args: Args = argh::from_env();
     if args.version {
         println!("mdmon-rs {VERSION}");

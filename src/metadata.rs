@@ -104,7 +104,7 @@ impl ArrayCtx {
             10 => {
                 let near = u64::from(self.layout & 0xff).max(1);
                 let far = u64::from((self.layout >> 8) & 0xff).max(1);
-                self.component_size * u64::from(self.raid_disks) / (near * far)
+                self.component_size.saturating_mul(u64::from(self.raid_disks)) / (near * far)
             }
             _ => 0,
         }

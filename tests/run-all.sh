@@ -17,6 +17,10 @@ echo "=== unit tests"
 cargo test --release 2>&1 | tee "$OUT/unit.log" | grep -E '^test result|FAILED|panicked'
 count unit-tests "${PIPESTATUS[0]}"
 
+echo "=== fuzz smoke (every fuzz target over fuzz/corpus, without AFL)"
+bash fuzz/run.sh --smoke
+count fuzz-smoke $?
+
 echo "=== static build"
 cargo build --release --target x86_64-unknown-linux-musl --bins --examples
 rc=$?

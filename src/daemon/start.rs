@@ -186,6 +186,7 @@ fn notify_parent(pipe: &mut Option<OwnedFd>, code: i32) {
 /// Run mdmon for one container. Returns the exit code of this process.
 pub fn run_container(devnm: &str, opts: &Options, run_dir: &'static str, version: &str) -> i32 {
     let mut pipe_w: Option<OwnedFd> = None;
+    let mut forked = false;
     if !opts.foreground {
         let (r, w) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
             Ok(p) => p,
@@ -209,6 +210,7 @@ pub fn run_container(devnm: &str, opts: &Options, run_dir: &'static str, version
             }
             Ok(signal::Forked::Child) => {
                 drop(r);
+                forked = true;
                 pipe_w = Some(w);
                 sys::log::use_kmsg();
             }
@@ -216,6 +218,11 @@ pub fn run_container(devnm: &str, opts: &Options, run_dir: &'static str, version
     }
     let code = daemon_main(devnm, opts, run_dir, version, &mut pipe_w);
     notify_parent(&mut pipe_w, code);
+    if forked {
+        // The daemon (and its helper thread) ends here: never back into
+        // the caller, which for `--all` would fork the next container.
+        std::process::exit(code);
+    }
     code
 }
 

@@ -69,7 +69,7 @@ impl Ddf {
     }
 
     /// The configuration (index into `confs`) of VD number `inst`.
-    pub(super) fn conf_of(&self, inst: u32) -> Option<usize> {
+    pub(crate) fn conf_of(&self, inst: u32) -> Option<usize> {
         self.confs.iter().position(|c| c.vcnum == Some(inst as usize))
     }
 
@@ -104,7 +104,7 @@ impl Ddf {
     }
 
     /// The record (BVD) and position of md slot `n` of configuration `c`.
-    pub(super) fn slot_position(&self, c: usize, n: u32) -> Option<(usize, usize)> {
+    pub(crate) fn slot_position(&self, c: usize, n: u32) -> Option<(usize, usize)> {
         let vc = &self.confs[c];
         let first = &vc.records[0];
         let prim = usize::from(be16(first, conf::PRIM_ELMNT_COUNT)).max(1);
@@ -531,7 +531,7 @@ impl Metadata for Ddf {
         data[0x26..0x2B].copy_from_slice(b"Linux");
         // The LBAs: the first member's distance from the end, else mdadm's defaults.
         let lba = |old: Option<(u64, u64)>, default: u64| match old {
-            Some((osz, olba)) if sectors > osz - olba => sectors - (osz - olba),
+            Some((osz, olba)) if olba < osz && sectors > osz - olba => sectors - (osz - olba),
             _ => sectors - default,
         };
         let first = self.members.first().map(|m| (m.sectors, m.primary_lba, m.secondary_lba, m.workspace_lba));

@@ -27,6 +27,12 @@ pub const MAX_BVDS: usize = 8;
 pub const MAX_PARTITIONS: usize = 128;
 /// Largest section length (sectors) accepted, as mdadm.
 pub const MAX_SECTION: u32 = 1024;
+/// Largest copy (a header and its sections, in sectors) accepted: the five
+/// sections at their largest, one after another. mdadm's copies are 618.
+pub const MAX_COPY_SECTORS: u32 = 1 + 5 * MAX_SECTION;
+/// The sections a copy renders, in header order.
+const SECTIONS: [usize; 5] =
+    [hdr::CONTROLLER_SECTION, hdr::PHYS_SECTION, hdr::VIRT_SECTION, hdr::CONFIG_SECTION, hdr::DATA_SECTION];
 
 /// Why one disk's metadata (or part of it) was not used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,7 +207,39 @@ fn check_table_len(len: u32, what: &'static str) -> Result<(), CopyError> {
     }
 }
 
+/// Check the layout a header describes before anything is read or rendered
+/// from it: every section non-empty, at most `MAX_SECTION` long, after the
+/// header, inside `MAX_COPY_SECTORS` and apart from the others; configuration
+/// records long enough for their entries and all of them (the spare slot
+/// included) inside the configuration section.
+fn check_layout(h: &[u8]) -> Result<(), CopyError> {
+    let g = Header::new_checked(h).ok_or(CopyError::Malformed("short header"))?;
+    let mut spans: ArrayVec<(u32, u32), 5> = ArrayVec::new();
+    for s in SECTIONS {
+        let (o, l) = section(h, s);
+        if l == 0 || l > MAX_SECTION {
+            return Err(CopyError::Malformed("section length"));
+        }
+        let end = o.checked_add(l).filter(|&e| o >= 1 && e <= MAX_COPY_SECTORS);
+        let Some(end) = end else { return Err(CopyError::Malformed("section offset")) };
+        if spans.iter().any(|&(a, b)| o < b && a < end) {
+            return Err(CopyError::Malformed("overlapping sections"));
+        }
+        spans.push((o, end));
+    }
+    let rec = u32::from(g.config_record_len());
+    if rec == 0 || rec as usize * SECTOR < 0x200 + 12 * usize::from(g.mppe()) {
+        return Err(CopyError::Malformed("configuration record length"));
+    }
+    let parts = u32::from(g.max_partitions());
+    if parts as usize > MAX_PARTITIONS || (parts + 1) * rec > section(h, hdr::CONFIG_SECTION).1 {
+        return Err(CopyError::Malformed("configuration records exceed their section"));
+    }
+    Ok(())
+}
+
 fn read_global(src: &mut dyn DiskSource, i: usize, h: &[u8], lba: u64) -> Result<Global, CopyError> {
+    check_layout(h)?;
     let (co, cl) = section(h, hdr::CONTROLLER_SECTION);
     let (po, pl) = section(h, hdr::PHYS_SECTION);
     let (vo, vl) = section(h, hdr::VIRT_SECTION);
@@ -397,6 +435,7 @@ impl Ddf {
             pdnum: None,
         };
         m.disk_data.copy_from_slice(&data);
+        self.fit_copies(&mut m, notes)?;
         let dguid = &m.disk_data[view::disk_data::GUID..view::disk_data::GUID + GUID_LEN];
         m.pdnum = self.phys_entries().position(|e| &e[..GUID_LEN] == dguid);
         for (k, rec) in confs.chunks_exact(rec_len).enumerate() {
@@ -417,6 +456,31 @@ impl Ddf {
             }
         }
         let _ = self.members.try_push(m);
+        Ok(())
+    }
+
+    /// Keep only the copies that lie inside the disk, before its anchor, and
+    /// apart from each other; the others are not written. A disk left with
+    /// none is refused.
+    fn fit_copies(&self, m: &mut Member, notes: &mut Vec<LoadNote>) -> Result<(), CopyError> {
+        let copy = self.copy_sectors() as u64;
+        let last = m.sectors - 1;
+        for (lba, what) in [(&mut m.primary_lba, "primary header"), (&mut m.secondary_lba, "secondary header")] {
+            if *lba != u64::MAX && lba.checked_add(copy).is_none_or(|e| e > last) {
+                let why = CopyError::Malformed("the copy does not fit before the anchor");
+                notes.push(LoadNote::Rejected { dev: m.dev, what, why });
+                *lba = u64::MAX;
+            }
+        }
+        let (p, s) = (m.primary_lba, m.secondary_lba);
+        if p != u64::MAX && s != u64::MAX && p.abs_diff(s) < copy {
+            let why = CopyError::Malformed("the secondary copy overlaps the primary");
+            notes.push(LoadNote::Rejected { dev: m.dev, what: "secondary header", why });
+            m.secondary_lba = u64::MAX;
+        }
+        if m.primary_lba == u64::MAX && m.secondary_lba == u64::MAX {
+            return Err(CopyError::Malformed("no copy fits the disk"));
+        }
         Ok(())
     }
 
@@ -470,14 +534,15 @@ impl Ddf {
     }
 
     /// Sectors from a header to the end of its last section.
+    /// The load checked the layout; the bound holds whatever the header says.
     fn copy_sectors(&self) -> usize {
-        [hdr::CONTROLLER_SECTION, hdr::PHYS_SECTION, hdr::VIRT_SECTION, hdr::CONFIG_SECTION, hdr::DATA_SECTION]
+        SECTIONS
             .iter()
             .map(|&s| section(&self.header, s))
             .map(|(o, l)| o as usize + l as usize)
             .max()
             .unwrap_or(0)
-            .max(1)
+            .clamp(1, MAX_COPY_SECTORS as usize)
     }
 
     /// Render member `i`'s metadata into `buf`: the primary and secondary
@@ -502,7 +567,8 @@ impl Ddf {
         // CRCs when it loads).
         let mut start = 0;
         for (kind, lba) in [(hdr::TYPE_PRIMARY, m.primary_lba), (hdr::TYPE_SECONDARY, m.secondary_lba)] {
-            if lba == u64::MAX {
+            // A copy is written only where it fits before the anchor.
+            if lba == u64::MAX || lba.checked_add(copy as u64 / SECTOR as u64).is_none_or(|e| e >= m.sectors) {
                 continue;
             }
             let b = &mut buf[start..start + copy];
@@ -528,12 +594,15 @@ impl Ddf {
     }
 
     /// The sections of one copy, at their offsets from the header (`b[0]`).
+    /// The load checked the layout; a part that would not fit `b` anyway is
+    /// left out rather than written past it.
     fn render_sections(&self, m: &Member, b: &mut [u8]) {
         let at = |s: usize| section(&self.header, s).0 as usize * SECTOR;
         let put = |b: &mut [u8], off: usize, src: &[u8]| {
-            let d = &mut b[off..off + src.len()];
-            d.copy_from_slice(src);
-            view::seal(d);
+            if let Some(d) = off.checked_add(src.len()).and_then(|e| b.get_mut(off..e)) {
+                d.copy_from_slice(src);
+                view::seal(d);
+            }
         };
         put(b, at(hdr::CONTROLLER_SECTION), &self.controller);
         put(b, at(hdr::PHYS_SECTION), &self.phys);
@@ -552,7 +621,11 @@ impl Ddf {
             };
             match rec {
                 Some(r) => put(b, off, r),
-                None => b[off..off + rec_len].fill(0xFF),
+                None => {
+                    if let Some(d) = b.get_mut(off..off.saturating_add(rec_len)) {
+                        d.fill(0xFF);
+                    }
+                }
             }
         }
         put(b, at(hdr::DATA_SECTION), &m.disk_data);

@@ -609,3 +609,4 @@ mod add {
         assert!(again.members.iter().all(|m| m.pdnum.is_some()));
     }
 }
+mod bounds;

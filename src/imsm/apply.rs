@@ -39,12 +39,15 @@ impl Imsm {
                 .ok_or("a member disk is not present")?;
             members.push(m);
         }
+        // Sizes that overflow or reach past a member disk.
+        let sectors = members.iter().map(|&m| self.members[m].geom.size_bytes / 512);
+        super::bounds::check_map(&nm, sectors)?;
         // A volume overlapping another on a shared disk (a race with a spare activation).
-        let (ns, ne) = (nm.pba_of_lba0(), nm.pba_of_lba0() + nm.per_dev_array_size());
+        let (ns, ne) = (nm.pba_of_lba0(), nm.pba_of_lba0().saturating_add(nm.per_dev_array_size()));
         for (i, d) in self.devs.iter().enumerate() {
             let v = d.view();
             let m0 = v.map0();
-            let (s, e) = (m0.pba_of_lba0(), m0.pba_of_lba0() + m0.per_dev_array_size());
+            let (s, e) = (m0.pba_of_lba0(), m0.pba_of_lba0().saturating_add(m0.per_dev_array_size()));
             let overlap = (ns >= s && ns <= e) || (s >= ns && s <= ne);
             if overlap && self.shares_disk(i, &members) {
                 return Err("overlaps a volume on the same disks");
@@ -190,6 +193,15 @@ impl Imsm {
         let array_blocks = (new_size / used >> 11 << 11) * used;
         let bpm = new_size / used + 2048;
         let nds = new_size / used / domains / bps;
+        let mut v = d.clone();
+        {
+            let mut m = v.view_mut();
+            let mut m0 = m.map_mut(0);
+            m0.set_blocks_per_member(bpm);
+            m0.set_num_data_stripes(nds);
+        }
+        self.check_dev(&v.view())?;
+        let d = &mut self.devs[subdev as usize];
         let b = &mut d.buf;
         set_le32(b, view::dev::SIZE_LOW, array_blocks as u32);
         set_le32(b, view::dev::SIZE_HIGH, (array_blocks >> 32) as u32);

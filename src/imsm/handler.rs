@@ -39,7 +39,7 @@ impl Metadata for Imsm {
                 (v.map0().data_members(), v.map0().per_dev_array_size())
             };
             if used > 0 {
-                a.custom_array_size = super::reshape::round_size_to_mb(per_dev * u64::from(used), used);
+                a.custom_array_size = super::reshape::round_size_to_mb(per_dev.saturating_mul(u64::from(used)), used);
                 a.check_reshape = true;
             }
             let slots: ArrayVec<(u32, DevState), MAX_SLOTS> = a.slots.iter().map(|s| (s.slot, s.state)).collect();
@@ -319,8 +319,13 @@ impl Metadata for Imsm {
         // so one write covers them: a torn write leaves a checksum mismatch
         // (the anchor's checksum covers the extended sectors), exactly as
         // writing them one after another would.
+        if ss == 0 || mpb.is_empty() {
+            return out;
+        }
         let k = mpb.len().div_ceil(ss);
         let ext = (k - 1) * ss;
+        // A disk too small to hold the tail gets no write.
+        let Some(offset) = d.checked_sub((k as u64 + 1) * ss as u64) else { return out };
         if buf.len() < (k + 1) * ss {
             return out;
         }
@@ -331,7 +336,7 @@ impl Metadata for Imsm {
         // The migration record belongs to mdadm during a reshape; otherwise
         // it is cleared along with the anchor.
         let len = if self.any_gen_migration() { k * ss } else { (k + 1) * ss };
-        out.push(Region { offset: d - (k as u64 + 1) * ss as u64, start: 0, len });
+        out.push(Region { offset, start: 0, len });
         out
     }
 

@@ -214,6 +214,7 @@ impl Imsm {
             }
             im.members.try_push(m).map_err(|_| LoadError::TooLarge)?;
         }
+        im.check_volumes().map_err(LoadError::BadVolume)?;
         Ok(im)
     }
 

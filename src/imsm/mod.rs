@@ -85,6 +85,8 @@ pub enum LoadError {
     NoUsableCopy,
     /// Too many disks or volumes for our fixed tables.
     TooLarge,
+    /// A volume's sizes are impossible (overflow, or past a member disk's end).
+    BadVolume(&'static str),
 }
 
 impl fmt::Display for LoadError {
@@ -92,6 +94,7 @@ impl fmt::Display for LoadError {
         match self {
             LoadError::NoUsableCopy => write!(f, "no member disk holds usable IMSM metadata"),
             LoadError::TooLarge => write!(f, "container larger than this build supports"),
+            LoadError::BadVolume(why) => write!(f, "impossible volume: {why}"),
         }
     }
 }
@@ -156,6 +159,7 @@ pub struct Imsm {
 
 mod apply;
 pub mod bbm;
+mod bounds;
 mod handler;
 mod load;
 mod reshape;

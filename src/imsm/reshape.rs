@@ -31,7 +31,7 @@ impl Imsm {
         if used == 0 {
             return v.size();
         }
-        round_size_to_mb(m0.per_dev_array_size() * u64::from(used), used)
+        round_size_to_mb(m0.per_dev_array_size().saturating_mul(u64::from(used)), used)
     }
 
     fn set_size(&mut self, inst: usize, size: u64) {
@@ -181,7 +181,7 @@ impl Imsm {
                 d.map_mut(0).set_blocks_per_strip((new_chunksize * 2) as u16);
                 d.map_mut(0).update_num_data_stripes(size);
             }
-            let bpm = d.map0().per_dev_array_size() + 2048;
+            let bpm = d.map0().per_dev_array_size().saturating_add(2048);
             d.map_mut(0).set_blocks_per_member(bpm);
         }
         if let Some(m) = joining {
@@ -196,7 +196,7 @@ impl Imsm {
     /// A present spare large enough to become a member of volume `inst`.
     fn spare_for_grow(&self, inst: usize) -> Option<usize> {
         let v = self.devs[inst].view();
-        let need = v.map0().pba_of_lba0() + v.map0().blocks_per_member();
+        let need = v.map0().pba_of_lba0().saturating_add(v.map0().blocks_per_member());
         self.members.iter().position(|m| {
             m.index == -1 && {
                 let total = u64::from(le32(&m.record, view::disk::TOTAL_BLOCKS_LO))

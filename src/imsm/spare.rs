@@ -204,7 +204,7 @@ impl Imsm {
                 return true;
             }
             let start = m0.pba_of_lba0();
-            let end = start + m0.per_dev_array_size(); // exclusive
+            let end = start.saturating_add(m0.per_dev_array_size()); // exclusive
             let mut pos = 0;
             for &(s, size) in &ext {
                 if start >= pos && end <= s {

@@ -360,10 +360,11 @@ impl<T: AsRef<[u8]>> Map<T> {
         }
     }
 
-    /// Per-member data sectors of the volume.
+    /// Per-member data sectors of the volume (saturating; a loaded volume
+    /// is checked not to overflow, see `bounds.rs`).
     pub fn per_dev_array_size(&self) -> u64 {
         let mul = if matches!(self.level(), 1 | 10) { 2 } else { 1 };
-        self.num_data_stripes() * u64::from(self.blocks_per_strip()) * mul
+        self.num_data_stripes().saturating_mul(u64::from(self.blocks_per_strip())).saturating_mul(mul)
     }
 }
 

@@ -406,3 +406,11 @@ fn stopping_array_keeps_its_log() {
     assert_eq!(md.log.as_deref(), Some(&[(1, BAD)][..]), "md's empty list while stopping clears nothing");
     assert!(act.bb_off.is_empty() && act.bb_ack.is_empty());
 }
+
+/// Found by the imsm_disks fuzz target: a RAID10's resync length overflowed
+/// for a huge component size; it saturates.
+#[test]
+fn raid10_sync_size_saturates() {
+    let a = ArrayCtx::new(0, 10, 0x102, 4, u64::MAX / 2, ArrayVec::new());
+    assert_eq!(a.sync_size(), u64::MAX / 2);
+}

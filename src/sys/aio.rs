@@ -68,9 +68,29 @@ impl Aio {
         Ok(Aio { ctx })
     }
 
+    /// Destroy the context, which waits for (or cancels) every request in
+    /// flight, and set up a new one; without one, writes are plain `pwrite`s.
+    fn recreate(&mut self) {
+        if self.ctx != 0 {
+            // SAFETY: destroys the context created by io_setup; io_destroy
+            // returns only once no request of it is in flight.
+            unsafe {
+                libc::syscall(libc::SYS_io_destroy, self.ctx);
+            }
+        }
+        self.ctx = Aio::new().map(|a| core::mem::ManuallyDrop::new(a).ctx).unwrap_or(0);
+    }
+
     /// Submit all `writes` together and wait for every one; `results[i]`
-    /// is the outcome of `writes[i]`. A short write counts as EIO.
+    /// is the outcome of `writes[i]`. A short write counts as EIO. Never
+    /// returns with a write in flight.
     pub fn write_all(&mut self, writes: &[Write<'_>], results: &mut [Result<(), Errno>]) {
+        if self.ctx == 0 {
+            for (w, r) in writes.iter().zip(results.iter_mut()) {
+                *r = super::pwrite_all_fd(w.fd, w.buf, w.offset);
+            }
+            return;
+        }
         let n = writes.len().min(MAX_INFLIGHT).min(results.len());
         let mut iocbs = [Iocb::default(); MAX_INFLIGHT];
         let mut ptrs = [core::ptr::null_mut::<Iocb>(); MAX_INFLIGHT];
@@ -133,6 +153,11 @@ impl Aio {
                 {
                     continue;
                 }
+                // The completions cannot be reaped. Never return while the
+                // kernel may still read the buffers (the next write reuses
+                // them): destroying the context waits for every request
+                // still in flight. The writes not reaped count as failed.
+                self.recreate();
                 break;
             }
             for ev in &events[..r as usize] {
@@ -154,6 +179,9 @@ impl Aio {
 
 impl Drop for Aio {
     fn drop(&mut self) {
+        if self.ctx == 0 {
+            return;
+        }
         // SAFETY: destroys the context created in `new`; nothing is in flight.
         unsafe {
             libc::syscall(libc::SYS_io_destroy, self.ctx);

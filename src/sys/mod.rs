@@ -214,3 +214,20 @@ pub fn mark_argv0_offroot() -> Result<(), Errno> {
     }
     Ok(())
 }
+
+/// Open /dev/null on whichever of fds 0-2 is closed, so that no disk or
+/// sysfs file opened later becomes stdout or stderr (and receives log
+/// lines). `main` calls this before opening anything else. `open` returns
+/// the lowest free descriptor, so the loop fills the gaps in order.
+pub fn ensure_std_fds() {
+    use rustix::fd::{AsRawFd, IntoRawFd};
+    for _ in 0..3 {
+        match rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty()) {
+            Ok(fd) if fd.as_raw_fd() <= 2 => {
+                // Kept open for the life of the process.
+                let _ = fd.into_raw_fd();
+            }
+            _ => break,
+        }
+    }
+}

@@ -35,9 +35,10 @@ fn sigset(sigs: &[i32]) -> libc::sigset_t {
 
 const HANDLED: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1];
 
-/// Block the handled signals and return a non-blocking signalfd for them.
-/// SIGPIPE and SIGHUP are ignored.
-pub fn signal_fd() -> Result<OwnedFd, Errno> {
+/// Block the handled signals (they are read from a signalfd) and ignore
+/// SIGPIPE and SIGHUP. `main` calls this before any thread starts, so every
+/// thread inherits the mask and no signal is delivered to the helper.
+pub fn block_signals() -> Result<(), Errno> {
     let set = sigset(&HANDLED);
     // SAFETY: plain libc calls with a valid, initialised sigset; SIG_IGN
     // installs no Rust code as a handler.
@@ -47,6 +48,17 @@ pub fn signal_fd() -> Result<OwnedFd, Errno> {
         if libc::sigprocmask(libc::SIG_BLOCK, &set, core::ptr::null_mut()) != 0 {
             return Err(last_errno());
         }
+    }
+    Ok(())
+}
+
+/// Block the handled signals and return a non-blocking signalfd for them.
+/// SIGPIPE and SIGHUP are ignored.
+pub fn signal_fd() -> Result<OwnedFd, Errno> {
+    block_signals()?;
+    let set = sigset(&HANDLED);
+    // SAFETY: plain libc call with a valid, initialised sigset.
+    unsafe {
         let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
         if fd < 0 {
             return Err(last_errno());

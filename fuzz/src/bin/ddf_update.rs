@@ -1,0 +1,1 @@
+mdmon_fuzz::target_main!(mdmon_fuzz::ddf_update);

@@ -83,6 +83,8 @@ sc_package() {
 	initrd_mdmon "$img" /tmp/m2 || fail "no mdmon in $img after mdadm's reinstall"
 	cmp -s /tmp/m2 "$OURS" || fail "after mdadm's reinstall the initramfs does not carry mdmon-rs"
 	log "ok: mdadm reinstalled: /sbin/mdmon and the initramfs still mdmon-rs"
+	# For tests/vm/boot.sh (BOOT_PKG_OUT): this image and its kernel.
+	[ -d /out ] && cp "$img" /out/initrd-pkg.img && cp "/boot/vmlinuz-${img#/boot/initrd.img-}" /out/kernel
 	check_mdadm_starts "$OURS" "after mdadm's reinstall"
 
 	# Purge: mdadm's mdmon comes back, working.
@@ -100,6 +102,7 @@ sc_package() {
 	cmp -s /tmp/m3 "$C_ORIG" || fail "after purge the initramfs does not carry mdadm's mdmon"
 	dpkg -s mdadm | grep -q '^Status: install ok installed' || fail "mdadm not installed"
 	log "ok: purged: mdadm's mdmon back at /sbin/mdmon and in the initramfs"
+	[ -d /out ] && cp "$img" /out/initrd-purged.img
 	check_mdadm_starts "$C_ORIG" "after purge"
 }
 

@@ -47,17 +47,23 @@ sc_unit() {
 
 	# Initrd-to-root handover, current mdadm's names: the initrd instance
 	# runs, then the root one takes over from it; the initrd unit ends.
-	run systemctl stop "mdmon@$ctr.service"
-	run systemctl start "mdmon@initrd-$ctr.service"
-	check_unit_serves "mdmon@initrd-$ctr.service" "$ctr" "initrd instance"
-	pid=$(mdmon_pid "$ctr")
-	run systemctl start "mdmon@$ctr.service"
-	check_unit_serves "mdmon@$ctr.service" "$ctr" "root instance after initrd-$ctr"
-	wait_for_inactive "mdmon@initrd-$ctr.service" || fail "initrd unit still $(unit_prop "mdmon@initrd-$ctr.service" ActiveState)"
-	log "ok: initrd instance (pid $pid) exited: $(unit_prop "mdmon@initrd-$ctr.service" Result)"
-	check_eq "$(unit_prop "mdmon@initrd-$ctr.service" Result)" success "initrd unit result"
-	check_eq "$(count_mdmons)" 1 "mdmon instances"
-	write_some "$vol" "after the initrd-$ctr handover"
+	# (mdadm 4.2's C mdmon does not take `initrd/<ctr>`: that mdadm never
+	# asks for initrd- names, so this is for ours only.)
+	if [ "$1" = rs ]; then
+		run systemctl stop "mdmon@$ctr.service"
+		run systemctl start "mdmon@initrd-$ctr.service"
+		check_unit_serves "mdmon@initrd-$ctr.service" "$ctr" "initrd instance"
+		pid=$(mdmon_pid "$ctr")
+		run systemctl start "mdmon@$ctr.service"
+		check_unit_serves "mdmon@$ctr.service" "$ctr" "root instance after initrd-$ctr"
+		wait_for_inactive "mdmon@initrd-$ctr.service" || fail "initrd unit still $(unit_prop "mdmon@initrd-$ctr.service" ActiveState)"
+		log "ok: initrd instance (pid $pid) exited: $(unit_prop "mdmon@initrd-$ctr.service" Result)"
+		check_eq "$(unit_prop "mdmon@initrd-$ctr.service" Result)" success "initrd unit result"
+		check_eq "$(count_mdmons)" 1 "mdmon instances"
+		write_some "$vol" "after the initrd-$ctr handover"
+	else
+		log "skipped for the C mdmon 4.2: initrd/<ctr> names"
+	fi
 
 	# initramfs-tools: mdadm forks mdmon itself (no systemd in the image),
 	# whichever udev rules; on the root, udev pulls in mdmon@<ctr>, which

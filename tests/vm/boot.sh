@@ -68,16 +68,19 @@ m=$(find "$OUT/unpacked" -path '*sbin/mdmon' -type f | head -n1)
 cmp -s "$m" "$RS"; result "initramfs-carries-mdmon-rs" $?
 
 # 2b. A dracut image (Fedora-like systems) with our module on top of mdraid,
-# from a copy of dracut's module tree (the host's is left alone).
+# from a copy of dracut's module tree (the host's is left alone). The
+# module list names mdraid but not ours: our dracut.conf.d file adds it, as
+# on an installed system where kernel updates rebuild the image.
 DRACUT_IMG=
 if command -v dracut >/dev/null 2>&1; then
 	D=$OUT/dracut
 	rm -rf "$D"; mkdir -p "$D/conf.d"
+	cp initramfs/dracut/mdmon-rs.conf "$D/conf.d/70-mdmon-rs.conf"
 	cp -a /usr/lib/dracut "$D/base"
 	cp -rL initramfs/dracut/70mdmon-rs "$D/base/modules.d/"
 	if MDMON_RS=$RS dracutbasedir=$D/base dracut --force --no-hostonly --no-hostonly-cmdline --no-early-microcode \
 		--conf /dev/null --confdir "$D/conf.d" -o systemd \
-		-m "base rootfs-block udev-rules kernel-modules mdraid mdmon-rs shutdown" \
+		-m "base rootfs-block udev-rules kernel-modules mdraid shutdown" \
 		--add-drivers "virtio_blk virtio_pci raid1 md_mod ext4" \
 		--include "$REPO/tests/vm/boot/imsm-test.rules" /etc/udev/rules.d/00-imsm-test.rules \
 		"$D/initrd.img" "$KVER" > "$D/dracut.log" 2>&1; then

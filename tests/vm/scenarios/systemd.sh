@@ -92,8 +92,41 @@ sc_unit() {
 	check_eq "$(unit_prop "mdmon@$ctr.service" Result)" success "unit result after stop"
 }
 
+# The drop-in on mdadm's own unit (what the package and install.sh
+# install), with mdadm's C mdmon at /sbin/mdmon (an mdadm upgrade without
+# the package's diversion): the unit still runs ours, from its own path.
+sc_dropin() {
+	local disks vol ctr main
+	use_impl c
+	IMPL=rs
+	rm -f /etc/systemd/system/mdmon@.service
+	mkdir -p /etc/systemd/system/mdmon@.service.d
+	sed "s|@MDMON@|$RS_BIN|" "$VM_REPO/initramfs/systemd/mdmon-rs.conf" > /etc/systemd/system/mdmon@.service.d/mdmon-rs.conf
+	run systemctl daemon-reload
+	case $(unit_prop mdmon@md127.service FragmentPath) in
+	*/lib/systemd/system/mdmon@.service) log "ok: mdadm's unit $(unit_prop mdmon@md127.service FragmentPath)" ;;
+	*) fail "unit file $(unit_prop mdmon@md127.service FragmentPath), not mdadm's" ;;
+	esac
+	disks=$(mkdisks 2 64)
+	vol=$(imsm_create vol0 1 2 $disks)
+	ctr=$(md_name /dev/md/imsm0)
+	check_mdmon "$ctr"
+	check_eq "$(unit_prop "mdmon@$ctr.service" Type)" forking "unit type"
+	check_unit_serves "mdmon@$ctr.service" "$ctr" "drop-in"
+	main=$(unit_prop "mdmon@$ctr.service" MainPID)
+	cmp -s "/proc/$main/exe" "$RS_BIN" || fail "the unit runs $(readlink "/proc/$main/exe"), not ours"
+	write_some "$vol" "under the drop-in"
+	wait_for "/sys/block/$vol/md/array_state" clean 20 || fail "not clean after the write"
+	run systemctl stop "mdmon@$ctr.service"
+	check_eq "$(dirty_state "$(echo "$disks" | head -n1)")" clean "metadata clean after the unit stopped"
+	rm -rf /etc/systemd/system/mdmon@.service.d
+	install -m644 "$VM_REPO/initramfs/systemd/mdmon@.service" /etc/systemd/system/mdmon@.service
+	systemctl daemon-reload
+}
+
 for impl in $IMPLS; do
 	IMPL=$impl
 	run_scenario systemd-unit sc_unit "$impl"
 done
+[[ $IMPLS == *rs* ]] && { IMPL=rs; run_scenario systemd-dropin sc_dropin; }
 finish systemd

@@ -7,6 +7,7 @@ use mdmon::daemon::start::{self, exit, Options};
 /// metadata: record dirty/clean, resync progress and failures in the
 /// metadata, and release the kernel once the metadata is on disk.
 #[derive(FromArgs)]
+#[argh(help_triggers("-h", "--help"))]
 struct Args {
     /// start one monitor per active container
     #[argh(switch, short = 'a')]
@@ -31,6 +32,32 @@ struct Args {
 const RUN_DIR: &str = env!("MDMON_RUN_DIR");
 const VERSION: &str = env!("MDMON_VERSION");
 
+/// One line saying how to call mdmon (the C mdmon's options, plus ours).
+const USAGE: &str =
+    "Usage: mdmon [--all] [--takeover] [--foreground] [--offroot] CONTAINER\n       mdmon --version | --help";
+
+/// Parse the command line. `--help` prints the usage on stdout and exits 0;
+/// a bad flag or argument prints the problem and the usage on stderr and
+/// exits 2, as the C mdmon does.
+fn parse_args() -> Args {
+    let argv: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+    match Args::from_args(&["mdmon"], &rest) {
+        Ok(args) => args,
+        Err(early) => match early.status {
+            Ok(()) => {
+                print!("{}", early.output);
+                std::process::exit(exit::OK);
+            }
+            Err(()) => {
+                eprintln!("mdmon: {}", early.output.lines().next().unwrap_or("bad arguments"));
+                eprintln!("{USAGE}");
+                std::process::exit(exit::USAGE);
+            }
+        },
+    }
+}
+
 fn main() {
     // Before anything is opened, and before any thread starts.
     mdmon::sys::ensure_std_fds();
@@ -38,14 +65,15 @@ fn main() {
         eprintln!("mdmon: cannot block signals: {e}");
         std::process::exit(exit::CANNOT_MONITOR);
     }
-    let args: Args = argh::from_env();
+    let args = parse_args();
     if args.version {
         println!("mdmon-rs {VERSION}");
         std::process::exit(exit::OK);
     }
     let opts = Options {
         container: args.container.clone(),
-        all: args.all,
+        // As the C mdmon: naming /proc/mdstat means every container.
+        all: args.all || args.container.as_deref() == Some("/proc/mdstat"),
         takeover: args.takeover,
         foreground: args.foreground,
         offroot: args.offroot,
@@ -54,9 +82,8 @@ fn main() {
         start::run_all(&opts, RUN_DIR, VERSION)
     } else {
         let Some(name) = opts.container.as_deref() else {
-            eprintln!(
-                "mdmon: no container given (usage: mdmon [--all] [--takeover] [--foreground] [--offroot] CONTAINER)"
-            );
+            eprintln!("mdmon: no container given");
+            eprintln!("{USAGE}");
             std::process::exit(exit::USAGE);
         };
         match start::resolve_container(name) {

@@ -66,9 +66,17 @@ bash tests/upstream-suite.sh --quick --out "$OUT/upstream" > "$OUT/upstream.log"
 rc=$?
 sed -n '/^upstream test/,$p' "$OUT/upstream.log"
 count upstream-quick $rc
+# The Debian package: built here, mdadm's package from the apt cache.
+mkdir -p tests/vm/cache/debs
+ls tests/vm/cache/debs/mdadm_*.deb > /dev/null 2>&1 || (cd tests/vm/cache/debs && apt-get download mdadm)
+if packaging/build-deb.sh > "$OUT/build-deb.log" 2>&1; then
+	vmgroup package tests/vm/scenarios/package.sh
+else
+	tail -n 20 "$OUT/build-deb.log"; count build-deb 1
+fi
 # Full boots from an IMSM RAID1 root (mkinitramfs with our hook).
 echo "=== boot"
-bash tests/vm/boot.sh "$OUT/boot" > "$OUT/boot.log" 2>&1
+BOOT_PKG_OUT=$(cd "$OUT" && pwd)/package bash tests/vm/boot.sh "$OUT/boot" > "$OUT/boot.log" 2>&1
 rc=$?
 grep -E '^(ok|FAIL) |boot rebuild' "$OUT/boot.log"
 p=$(grep -cE '^ok ' "$OUT/boot.log"); f=$(grep -cE '^FAIL ' "$OUT/boot.log")

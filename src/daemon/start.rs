@@ -228,7 +228,7 @@ pub fn run_container(devnm: &str, opts: &Options, run_dir: &'static str, version
 
 fn daemon_main(devnm: &str, opts: &Options, run_dir: &'static str, version: &str, pipe_w: &mut Option<OwnedFd>) -> i32 {
     // systemd must not kill a storage daemon the root filesystem needs.
-    if opts.offroot || rustix::fs::access("/etc/initrd-release", rustix::fs::Access::EXISTS).is_ok() {
+    if opts.offroot || in_initrd() {
         if let Err(e) = sys::mark_argv0_offroot() {
             warn!("{devnm}: cannot mark argv[0] with '@': {e}");
         }
@@ -312,6 +312,13 @@ fn daemon_main(devnm: &str, opts: &Options, run_dir: &'static str, version: &str
     }
     info!("{devnm}: started (generation {})", daemon.md.generation());
     daemon.run()
+}
+
+/// Whether we run from an initrd: systemd's marker file (dracut, and
+/// mkosi-style images), or a root on tmpfs/ramfs (initramfs-tools, which
+/// writes no marker; Debian's C mdmon tests the same).
+pub fn in_initrd() -> bool {
+    rustix::fs::access("/etc/initrd-release", rustix::fs::Access::EXISTS).is_ok() || sys::on_ram_fs("/")
 }
 
 /// Point stdin, stdout and stderr at /dev/null.

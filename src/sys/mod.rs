@@ -231,3 +231,24 @@ pub fn ensure_std_fds() {
         }
     }
 }
+
+/// statfs magic numbers of the filesystems an initramfs root lives on.
+pub const TMPFS_MAGIC: u64 = 0x0102_1994;
+pub const RAMFS_MAGIC: u64 = 0x8584_58f6;
+
+/// Whether a statfs magic number is tmpfs or ramfs.
+pub fn is_ram_fs_magic(f_type: u64) -> bool {
+    f_type == TMPFS_MAGIC || f_type == RAMFS_MAGIC
+}
+
+/// Whether `dir` lives on tmpfs or ramfs, as the root of an initramfs does
+/// (initramfs-tools images have no /etc/initrd-release to tell).
+pub fn on_ram_fs(dir: &str) -> bool {
+    match rustix::fs::statfs(dir) {
+        // f_type is a signed word on some targets; the magic numbers are
+        // positive and fit either way.
+        #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+        Ok(st) => is_ram_fs_magic(st.f_type as u64),
+        Err(_) => false,
+    }
+}

@@ -7,6 +7,9 @@
 #   phase 3: boot: the initramfs mdmon resumes the rebuild from the
 #            checkpoint before the root is mounted; it completes after the
 #            takeover; the rebuilt disk alone holds the data
+# With BOOT_PKG_OUT=<package.sh's OUTDIR>, also boots the images the
+# Debian package's scenario built (package installed + mdadm reinstalled;
+# package purged).
 # usage: tests/vm/boot.sh [OUTDIR]. Prints one "ok"/"FAIL" line per check
 # group and "boot: N passed, M failed".
 set -uo pipefail
@@ -35,6 +38,16 @@ ldd /sbin/mdadm | awk '/=>/ {print $3} /ld-linux/ {print $1}' | while read -r li
 	mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"
 done
 cp "$RS" "$R/sbin/mdmon"
+# Both mdmons, for the init to start the one the boot asks for and to tell
+# which one the initramfs ran.
+cp "$RS" "$R/sbin/mdmon.rs"
+CMDMON=/usr/sbin/mdmon
+[ -e /usr/sbin/mdmon.mdadm ] && CMDMON=/usr/sbin/mdmon.mdadm
+"$CMDMON" --version 2>&1 | grep -q mdmon-rs && die "$CMDMON is not mdadm's mdmon"
+cp -L "$CMDMON" "$R/sbin/mdmon.c"
+ldd "$CMDMON" | awk '/=>/ {print $3} /ld-linux/ {print $1}' | while read -r lib; do
+	mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"
+done
 install -m755 tests/vm/boot/rootfs-init "$R/sbin/init"
 echo "root:x:0:0:root:/root:/bin/sh" > "$R/etc/passwd"
 touch "$R/etc/mdadm.conf"
@@ -55,16 +68,19 @@ m=$(find "$OUT/unpacked" -path '*sbin/mdmon' -type f | head -n1)
 cmp -s "$m" "$RS"; result "initramfs-carries-mdmon-rs" $?
 
 # 2b. A dracut image (Fedora-like systems) with our module on top of mdraid,
-# from a copy of dracut's module tree (the host's is left alone).
+# from a copy of dracut's module tree (the host's is left alone). The
+# module list names mdraid but not ours: our dracut.conf.d file adds it, as
+# on an installed system where kernel updates rebuild the image.
 DRACUT_IMG=
 if command -v dracut >/dev/null 2>&1; then
 	D=$OUT/dracut
 	rm -rf "$D"; mkdir -p "$D/conf.d"
+	cp initramfs/dracut/mdmon-rs.conf "$D/conf.d/70-mdmon-rs.conf"
 	cp -a /usr/lib/dracut "$D/base"
 	cp -rL initramfs/dracut/70mdmon-rs "$D/base/modules.d/"
 	if MDMON_RS=$RS dracutbasedir=$D/base dracut --force --no-hostonly --no-hostonly-cmdline --no-early-microcode \
 		--conf /dev/null --confdir "$D/conf.d" -o systemd \
-		-m "base rootfs-block udev-rules kernel-modules mdraid mdmon-rs shutdown" \
+		-m "base rootfs-block udev-rules kernel-modules mdraid shutdown" \
 		--add-drivers "virtio_blk virtio_pci raid1 md_mod ext4" \
 		--include "$REPO/tests/vm/boot/imsm-test.rules" /etc/udev/rules.d/00-imsm-test.rules \
 		"$D/initrd.img" "$KVER" > "$D/dracut.log" 2>&1; then
@@ -87,12 +103,12 @@ VM_QUIET=1 VM_QEMU_ARGS=$DRIVES tests/vm/vm.sh -t 300 "$OUT/prepare" tests/vm/bo
 # 4. The boots.
 BIOS=()
 for d in /usr/share/qemu /usr/share/seabios; do [ -r "$d/qboot.rom" ] && { BIOS=(-bios "$d/qboot.rom"); break; }; done
-boot() { # PHASE EXTRA_APPEND [INITRD]
-	local log=$OUT/boot$1${3:+-dracut}.log
+boot() { # PHASE EXTRA_APPEND [INITRD [LABEL [KERNEL]]]
+	local log=$OUT/boot$1${3:+-${4:-dracut}}.log
 	# shellcheck disable=SC2086
 	timeout -k 10 400 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 "${BIOS[@]}" \
 		-display none -monitor none -serial stdio -no-reboot -nodefaults -vga none \
-		-kernel "$KERNEL" -initrd "${3:-$OUT/initrd.img}" $DRIVES \
+		-kernel "${5:-$KERNEL}" -initrd "${3:-$OUT/initrd.img}" $DRIVES \
 		-append "console=ttyS0 root=UUID=$UUID ro panic=-1 init=/sbin/init IMSM_NO_PLATFORM=1 IMSM_DEVNAME_AS_SERIAL=1 bootphase=$1 $2" \
 		</dev/null > "$log" 2>&1
 	grep -a 'BOOT: ' "$log" | sed 's/^/  /'
@@ -105,6 +121,25 @@ boot() { # PHASE EXTRA_APPEND [INITRD]
 boot 1 ""; result "boot-takeover-write-clean-shutdown" $?
 if [ -n "$DRACUT_IMG" ]; then
 	boot 1 "rd.auto=1 rd.retry=10" "$DRACUT_IMG"; result "boot-dracut-takeover-write-clean-shutdown" $?
+fi
+# The Debian package's life cycle (tests/vm/scenarios/package.sh, run
+# with its OUTDIR in BOOT_PKG_OUT, keeps the images Debian's own
+# update-initramfs built there): (a) package installed, mdadm reinstalled
+# and the image rebuilt by its trigger: ours runs in the initramfs and
+# after the takeover; (c) package purged, image rebuilt: mdadm's mdmon runs
+# in the initramfs and on the root, which still boots and shuts down clean
+# (boot 2 then checks: no resync).
+if [ -n "${BOOT_PKG_OUT:-}" ]; then
+	PK=$BOOT_PKG_OUT/kernel
+	if [ -r "$BOOT_PKG_OUT/initrd-pkg.img" ] && [ -r "$BOOT_PKG_OUT/initrd-purged.img" ] && [ -r "$PK" ]; then
+		boot 1 "initrd_mdmon=rs root_mdmon=rs" "$BOOT_PKG_OUT/initrd-pkg.img" pkg "$PK"
+		result "boot-package-after-mdadm-reinstall" $?
+		boot 1 "initrd_mdmon=c root_mdmon=c" "$BOOT_PKG_OUT/initrd-purged.img" purged "$PK"
+		result "boot-package-purged-c-mdmon" $?
+	else
+		echo "  no package images in $BOOT_PKG_OUT (run tests/vm/scenarios/package.sh first)"
+		result "boot-package-images" 1
+	fi
 fi
 boot 2 ""; result "boot-no-resync-then-rebuild-poweroff" $?
 boot 3 "md_speed=1000"; rc=$?

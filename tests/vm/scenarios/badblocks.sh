@@ -8,7 +8,6 @@
 # mdadm --examine-badblocks prints it, --examine) is compared.
 # Arguments (VAR=value): IMPLS (default "c rs"), ONLY (one scenario).
 # On Linux 6.12 run IMPLS="rs c": the C mdmon hangs bb-log-full's writer there.
-BENCH=$VM_REPO/target/x86_64-unknown-linux-musl/release/examples/wp_latency
 for a in "$@"; do export "${a?}"; done
 . "$VM_REPO/tests/vm/scenarios/common.sh"
 
@@ -46,19 +45,6 @@ write_at() {
 		return 1
 	fi
 	wait $w
-}
-# measure_wp VOL: wp_latency's summary line (median_us=N ...); fails, with
-# what went wrong on stdout, unless it measured.
-measure_wp() {
-	local out rc
-	out=$("$BENCH" "/dev/$1" 30 2>&1)
-	rc=$?
-	local last=${out##*$'\n'}
-	if [ $rc != 0 ] || [[ ! $last =~ ^median_us=[0-9]+\  ]]; then
-		echo "wp_latency rc=$rc: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
-		return 1
-	fi
-	echo "$last"
 }
 bb_of() { mdadm --examine-badblocks "$1" 2>&1 | grep -E 'for [0-9]+ sectors' | sed -E 's/^ +//' | sort -n; }
 cleanup_dm() { cleanup_md; dmsetup remove_all 2>/dev/null; losetup -D; rm -f /tmp/disk-*.img; }

@@ -59,6 +59,21 @@ examine_norm() {
 # it can have another name, e.g. /dev/md/vol0_0).
 volume_of() { local f; for f in /sys/block/md*/md/metadata_version; do [ "$(cat "$f")" = "external:/$1/0" ] && basename "$(dirname "$(dirname "$f")")"; done; }
 
+BENCH=$VM_REPO/target/x86_64-unknown-linux-musl/release/examples/wp_latency
+# measure_wp VOL: wp_latency's summary line (median_us=N ...); fails, with
+# what went wrong on stdout, unless it measured.
+measure_wp() {
+	local out rc
+	out=$("$BENCH" "/dev/$1" 30 2>&1)
+	rc=$?
+	local last=${out##*$'\n'}
+	if [ $rc != 0 ] || [[ ! $last =~ ^median_us=[0-9]+\  ]]; then
+		echo "wp_latency rc=$rc: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+		return 1
+	fi
+	echo "$last"
+}
+
 dirty_state() { mdadm --examine "$1" | awk -F': ' '/Dirty State/ {print $2; exit}'; }
 
 run_scenario() { # NAME FUNCTION ARGS...

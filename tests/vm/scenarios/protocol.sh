@@ -5,7 +5,6 @@
 # Arguments (VAR=value): IMPLS (default "c rs"), ONLY (one scenario).
 for a in "$@"; do export "${a?}"; done
 . "$VM_REPO/tests/vm/scenarios/common.sh"
-BENCH=$VM_REPO/target/x86_64-unknown-linux-musl/release/examples/wp_latency
 
 volume_count() { mdadm --examine "$1" | awk -F': ' '/RAID Devices/ {print $2; exit}'; }
 
@@ -156,19 +155,6 @@ sc_hostile() {
 		# Within noise: no more than three times the quiet median plus 5 ms.
 		[ "$b" -le $((3 * q + 5000)) ] || fail "write-pending slowed by clients: $q -> $b us"
 	fi
-}
-# measure_wp VOL: wp_latency's summary line (median_us=N ...); fails, with
-# what went wrong on stdout, unless it measured.
-measure_wp() {
-	local out rc
-	out=$("$BENCH" "/dev/$1" 30 2>&1)
-	rc=$?
-	local last=${out##*$'\n'}
-	if [ $rc != 0 ] || [[ ! $last =~ ^median_us=[0-9]+\  ]]; then
-		echo "wp_latency rc=$rc: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
-		return 1
-	fi
-	echo "$last"
 }
 
 rm -f "$OUT/hostile.txt"

@@ -6,7 +6,6 @@
 for a in "$@"; do export "${a?}"; done
 IMPLS="c rs"
 . "$VM_REPO/tests/vm/scenarios/common.sh"
-BENCH=$VM_REPO/target/x86_64-unknown-linux-musl/release/examples/wp_latency
 
 bin_of() { case $1 in c) echo "$C_BIN" ;; rs) echo "$RS_BIN" ;; esac; }
 count_mdmons() {

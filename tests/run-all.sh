@@ -70,7 +70,8 @@ count upstream-quick $rc
 mkdir -p tests/vm/cache/debs
 ls tests/vm/cache/debs/mdadm_*.deb > /dev/null 2>&1 || (cd tests/vm/cache/debs && apt-get download mdadm)
 if packaging/build-deb.sh > "$OUT/build-deb.log" 2>&1; then
-	vmgroup package tests/vm/scenarios/package.sh
+	# Three initramfs rebuilds under TCG: about 18 minutes each on a loaded 2-core host.
+	VM_TIMEOUT=${VM_PKG_TIMEOUT:-4500} vmgroup package tests/vm/scenarios/package.sh
 else
 	tail -n 20 "$OUT/build-deb.log"; count build-deb 1
 fi

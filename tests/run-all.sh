@@ -66,18 +66,11 @@ bash tests/upstream-suite.sh --quick --out "$OUT/upstream" > "$OUT/upstream.log"
 rc=$?
 sed -n '/^upstream test/,$p' "$OUT/upstream.log"
 count upstream-quick $rc
-# The Debian package: built here, mdadm's package from the apt cache.
-mkdir -p tests/vm/cache/debs
-ls tests/vm/cache/debs/mdadm_*.deb > /dev/null 2>&1 || (cd tests/vm/cache/debs && apt-get download mdadm)
-if packaging/build-deb.sh > "$OUT/build-deb.log" 2>&1; then
-	# Three initramfs rebuilds under TCG: about 18 minutes each on a loaded 2-core host.
-	VM_TIMEOUT=${VM_PKG_TIMEOUT:-4500} vmgroup package tests/vm/scenarios/package.sh
-else
-	tail -n 20 "$OUT/build-deb.log"; count build-deb 1
-fi
-# Full boots from an IMSM RAID1 root (mkinitramfs with our hook).
+# Full boots from an IMSM RAID1 root (mkinitramfs with our hook). The
+# package's life cycle (install, mdadm reinstalled, purge, and boots from
+# the images each step leaves) takes hours under TCG: tests/package-test.sh.
 echo "=== boot"
-BOOT_PKG_OUT=$(cd "$OUT" && pwd)/package bash tests/vm/boot.sh "$OUT/boot" > "$OUT/boot.log" 2>&1
+bash tests/vm/boot.sh "$OUT/boot" > "$OUT/boot.log" 2>&1
 rc=$?
 grep -E '^(ok|FAIL) |boot rebuild' "$OUT/boot.log"
 p=$(grep -cE '^ok ' "$OUT/boot.log"); f=$(grep -cE '^FAIL ' "$OUT/boot.log")

@@ -8,16 +8,6 @@ use mdmon::imsm::Imsm;
 use mdmon::metadata::Metadata;
 use std::sync::OnceLock;
 
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
-    ("imsm_disks", imsm_disks),
-    ("ddf_disks", ddf_disks),
-    ("imsm_update", imsm_update),
-    ("ddf_update", ddf_update),
-    ("proto", proto),
-    ("mdstat", mdstat),
-    ("sysfs", sysfs),
-];
-
 pub const IMSM_FIXTURES: [&str; 8] = [
     "raid0-2disk",
     "raid1-clean",

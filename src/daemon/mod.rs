@@ -131,6 +131,9 @@ fn log_ddf_notes(devnm: &str, disks: &[Disk], notes: &[crate::ddf::LoadNote]) {
             N::BadConfigRecord { dev, index } => {
                 warn!("{devnm}: DDF configuration record {index} on {} is corrupt; ignored", name(*dev))
             }
+            N::CopyNotWritten { dev, which, why } => {
+                warn!("{devnm}: DDF {which} copy on {} neither used nor written: {why}", name(*dev))
+            }
         }
     }
 }

@@ -88,6 +88,9 @@ pub enum LoadNote {
     Stale { dev: DevT, seq: u32 },
     /// A configuration record on `dev` failed its CRC and was ignored.
     BadConfigRecord { dev: DevT, index: usize },
+    /// The anchor of `dev` places its `which` ("primary"/"secondary") copy
+    /// where it cannot be (`why`): that copy is neither read nor written.
+    CopyNotWritten { dev: DevT, which: &'static str, why: &'static str },
 }
 
 /// The valid headers of one disk.
@@ -465,17 +468,17 @@ impl Ddf {
     fn fit_copies(&self, m: &mut Member, notes: &mut Vec<LoadNote>) -> Result<(), CopyError> {
         let copy = self.copy_sectors() as u64;
         let last = m.sectors - 1;
-        for (lba, what) in [(&mut m.primary_lba, "primary header"), (&mut m.secondary_lba, "secondary header")] {
+        for (lba, which) in [(&mut m.primary_lba, "primary"), (&mut m.secondary_lba, "secondary")] {
             if *lba != u64::MAX && lba.checked_add(copy).is_none_or(|e| e > last) {
-                let why = CopyError::Malformed("the copy does not fit before the anchor");
-                notes.push(LoadNote::Rejected { dev: m.dev, what, why });
+                let why = "it does not fit before the anchor";
+                notes.push(LoadNote::CopyNotWritten { dev: m.dev, which, why });
                 *lba = u64::MAX;
             }
         }
         let (p, s) = (m.primary_lba, m.secondary_lba);
         if p != u64::MAX && s != u64::MAX && p.abs_diff(s) < copy {
-            let why = CopyError::Malformed("the secondary copy overlaps the primary");
-            notes.push(LoadNote::Rejected { dev: m.dev, what: "secondary header", why });
+            let why = "it overlaps the primary";
+            notes.push(LoadNote::CopyNotWritten { dev: m.dev, which: "secondary", why });
             m.secondary_lba = u64::MAX;
         }
         if m.primary_lba == u64::MAX && m.secondary_lba == u64::MAX {

@@ -98,7 +98,7 @@ fn a_copy_past_the_end_of_the_disk_is_not_written() {
     assert!(
         notes.iter().any(|n| matches!(
             n,
-            LoadNote::Rejected { dev: DevT { major: 7, minor: 0 }, what: "secondary header", .. }
+            LoadNote::CopyNotWritten { dev: DevT { major: 7, minor: 0 }, which: "secondary", .. }
         )),
         "{notes:?}"
     );

@@ -109,9 +109,9 @@ start_volume_sampling() { # ACTION
 	while [ "$SECONDS" -lt 60 ]; do
 		for d in /sys/block/md*/md; do
 			[ "$d" = "/sys/block/$CTR/md" ] && continue
-			a=; read -r a < "$d/sync_action" 2>/dev/null
+			a=; read -r a 2>/dev/null < "$d/sync_action"
 			[ "$a" = "$1" ] || continue
-			v=; read -r v _ < "$d/sync_completed" 2>/dev/null
+			v=; read -r v _ 2>/dev/null < "$d/sync_completed"
 			[[ $v =~ ^[0-9]+$ ]] || continue
 			if [ "$v" = 0 ] && [ $((zeros += 1)) -lt 2000 ]; then continue; fi
 			echo "$v" > /tmp/first

@@ -476,6 +476,7 @@ pub fn read_rle(f: &[u8]) -> Vec<(u64, Vec<u8>)> {
                 q += 1;
             }
         }
+        assert_eq!(data.len(), len, "fixture region length");
         out.push((off, data));
         p += enc;
     }

@@ -48,41 +48,9 @@ impl Disks {
     }
 }
 
-fn u32le(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes(b[o..o + 4].try_into().unwrap())
-}
-
 /// Decode a `.rle` fixture (format in tests/vm/tools/ddf_regions.py).
 fn read_rle(path: &str) -> Vec<(u64, Vec<u8>)> {
-    let f = std::fs::read(path).expect("fixture");
-    assert_eq!(&f[..4], b"DDFR");
-    let n = u32le(&f, 4) as usize;
-    let mut p = 8;
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let off = u64::from_le_bytes(f[p..p + 8].try_into().unwrap());
-        let len = u32le(&f, p + 8) as usize;
-        let enc = u32le(&f, p + 12) as usize;
-        p += 16;
-        let mut data = Vec::with_capacity(len);
-        let e = &f[p..p + enc];
-        let mut q = 0;
-        while q < e.len() {
-            let (tag, cnt) = (e[q], u32le(e, q + 1) as usize);
-            q += 5;
-            if tag == 0 {
-                data.extend_from_slice(&e[q..q + cnt]);
-                q += cnt;
-            } else {
-                data.extend(std::iter::repeat_n(e[q], cnt));
-                q += 1;
-            }
-        }
-        assert_eq!(data.len(), len);
-        out.push((off, data));
-        p += enc;
-    }
-    out
+    crate::harness::read_rle(&std::fs::read(path).expect("fixture"))
 }
 
 fn fixture(name: &str) -> Disks {

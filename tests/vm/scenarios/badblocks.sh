@@ -47,21 +47,35 @@ write_at() {
 	wait $w
 }
 bb_of() { mdadm --examine-badblocks "$1" 2>&1 | grep -E 'for [0-9]+ sectors' | sed -E 's/^ +//' | sort -n; }
+# bb_raid1 NAME RANGES...: a RAID1 volume over a good loop disk and the dm
+# disk NAME whose RANGES fail (see bad_disk), served by the mdmon under
+# test, and 24 MiB of random data in /tmp/pattern. Sets GOOD BAD VOL CTR BK.
+bb_raid1() {
+	local name=$1
+	shift
+	GOOD=$(mkdisks 1 64 good)
+	BAD=$(bad_disk "$name" 64 "$@")
+	VOL=$(IMSM_SIZE=24M imsm_create vol0 1 2 "$GOOD" "$BAD")
+	CTR=$(md_name /dev/md/imsm0)
+	check_mdmon "$CTR"
+	BK=$(kname "$BAD")
+	dd if=/dev/urandom of=/tmp/pattern bs=1M count=24 status=none
+}
+# check_log_is_mds VOL KNAME DEV: the BBM log holds what md lists for the member.
+check_log_is_mds() {
+	check_eq "$(bb_of "$3" | tr '\n' ' ')" "$(dev_attr "$1" "$2" bad_blocks | awk '{printf "%s for %s sectors ", $1, $2}')" \
+		"BBM log = md's list"
+}
 cleanup_dm() { cleanup_md; dmsetup remove_all 2>/dev/null; losetup -D; rm -f /tmp/disk-*.img; }
 
 # The reported case: a RAID1 member with a 64-sector error segment; two
 # writes over it; then re-assembly, then the member replaced.
 sc_raid1_bad_sector() {
 	local good bad spare vol ctr bk
-	good=$(mkdisks 1 64 good)
+	bb_raid1 bb1 16384+64
+	good=$GOOD bad=$BAD vol=$VOL ctr=$CTR bk=$BK
 	spare=$(mkdisks 1 64 spare)
-	bad=$(bad_disk bb1 64 16384+64)
-	vol=$(IMSM_SIZE=24M imsm_create vol0 1 2 "$good" "$bad")
-	ctr=$(md_name /dev/md/imsm0)
-	check_mdmon "$ctr"
-	bk=$(kname "$bad")
 	[[ $(dev_attr "$vol" "$bk" state) == *external_bbl* ]] || fail "mdadm did not set external_bbl: $(dev_attr "$vol" "$bk" state)"
-	dd if=/dev/urandom of=/tmp/pattern bs=1M count=24 status=none
 	write_at "$vol" 16384 64 || fail "first write over the bad range hung"
 	write_at "$vol" 16384 64 || fail "second write over the bad range hung"
 	write_at "$vol" 16352 64 || fail "write overlapping the bad range hung"
@@ -124,8 +138,7 @@ sc_raid5_bad_range() {
 	write_at "$vol" 16384 512 || fail "rewrite over the bad stripe hung"
 	check_eq "$(dev_attr "$vol" "$bk" unacknowledged_bad_blocks)" "" "unacknowledged bad blocks"
 	[ -n "$(dev_attr "$vol" "$bk" bad_blocks)" ] || fail "md recorded no bad block"
-	check_eq "$(bb_of "$bad" | tr '\n' ' ')" "$(dev_attr "$vol" "$bk" bad_blocks | awk '{printf "%s for %s sectors ", $1, $2}')" \
-		"BBM log = md's list"
+	check_log_is_mds "$vol" "$bk" "$bad"
 	check_eq "$(cat /sys/block/$vol/md/degraded)" 0 "kernel degraded count"
 	echo 3 > /proc/sys/vm/drop_caches
 	cmp -n $((40 << 20)) /tmp/pattern "/dev/$vol" || fail "data differs"
@@ -137,15 +150,10 @@ sc_raid5_bad_range() {
 # More distinct bad ranges than the log holds (254): the member loses
 # external_bbl, md fails it, the failure is recorded, no write hangs.
 sc_log_full() {
-	local good bad vol ctr bk ranges=() i
-	good=$(mkdisks 1 64 good)
+	local good vol bk ranges=() i
 	for i in $(seq 0 259); do ranges+=("$((8192 + 16 * i))+1"); done
-	bad=$(bad_disk bbf 64 "${ranges[@]}")
-	vol=$(IMSM_SIZE=24M imsm_create vol0 1 2 "$good" "$bad")
-	ctr=$(md_name /dev/md/imsm0)
-	check_mdmon "$ctr"
-	bk=$(kname "$bad")
-	dd if=/dev/urandom of=/tmp/pattern bs=1M count=24 status=none
+	bb_raid1 bbf "${ranges[@]}"
+	good=$GOOD vol=$VOL bk=$BK
 	write_at "$vol" 8192 2560 || fail "write over 260 bad ranges hung"
 	write_at "$vol" 8192 2560 || fail "second write over 260 bad ranges hung"
 	for i in $(seq 100); do [ -e "/sys/block/$vol/md/dev-$bk" ] || break; sleep 0.1; done
@@ -193,8 +201,7 @@ sc_during_rebuild_and_restart() {
 	wait_idle "/dev/$vol" 180 || fail "rebuild did not finish"
 	check_eq "$(dev_attr "$vol" "$bk" unacknowledged_bad_blocks)" "" "unacknowledged bad blocks"
 	log "md's bad_blocks on the rebuilt member: '$(dev_attr "$vol" "$bk" bad_blocks | tr '\n' ' ')'"
-	check_eq "$(bb_of "$bad" | tr '\n' ' ')" "$(dev_attr "$vol" "$bk" bad_blocks | awk '{printf "%s for %s sectors ", $1, $2}')" \
-		"BBM log = md's list"
+	check_log_is_mds "$vol" "$bk" "$bad"
 	echo 3 > /proc/sys/vm/drop_caches
 	cmp -n $((24 << 20)) /tmp/pattern "/dev/$vol" || fail "data differs"
 	log "ok: data intact"
@@ -203,16 +210,11 @@ sc_during_rebuild_and_restart() {
 # Write-pending latency while bad ranges keep arriving on a member: ours
 # must answer a clean array's first write as fast as without them.
 sc_latency_with_bad_ranges() {
-	local good bad vol ctr bk ranges=() i quiet busy
-	good=$(mkdisks 1 64 good)
+	local vol bk ranges=() i quiet busy
 	for i in $(seq 0 199); do ranges+=("$((32768 + 64 * i))+1"); done
-	bad=$(bad_disk bbl 64 "${ranges[@]}")
-	vol=$(IMSM_SIZE=24M imsm_create vol0 1 2 "$good" "$bad")
-	ctr=$(md_name /dev/md/imsm0)
-	check_mdmon "$ctr"
-	bk=$(kname "$bad")
+	bb_raid1 bbl "${ranges[@]}"
+	vol=$VOL bk=$BK
 	echo 0.05 > "/sys/block/$vol/md/safe_mode_delay"
-	dd if=/dev/urandom of=/tmp/pattern bs=1M count=24 status=none
 	dd if=/dev/zero of="/dev/$vol" bs=4k count=1 oflag=direct status=none
 	wait_for "/sys/block/$vol/md/array_state" clean 30 || fail "not clean"
 	quiet=$(measure_wp "$vol") || fail "quiet: no measurement ($quiet)"

@@ -1,0 +1,263 @@
+//! Sans-I/O framing of the mdmon control-socket protocol.
+//!
+//! Every message, in both directions, is:
+//!
+//! | field       | size          | value                                   |
+//! |-------------|---------------|-----------------------------------------|
+//! | start magic | 4             | `u32` [`START_MAGIC`]                   |
+//! | length      | 4             | `i32`                                   |
+//! | payload     | max(length,0) | opaque bytes                            |
+//! | end magic   | 4             | `u32` [`END_MAGIC`]                     |
+//!
+//! All integers are in **host byte order** (the peer is mdadm on the same
+//! machine), so this module uses `from_ne_bytes`/`to_ne_bytes`; on x86-64 this
+//! is little-endian.
+//!
+//! Requests are distinguished by length: `0` = ping, `-1` = ping the
+//! manager, `> 0` = metadata update.  Everything else is refused, and the
+//! connection must then be closed.
+
+/// Start-of-message magic (host byte order on the wire).
+pub const START_MAGIC: u32 = 0x5a5a_a5a5;
+/// End-of-message magic (host byte order on the wire).
+pub const END_MAGIC: u32 = 0xa5a5_5a5a;
+/// Largest payload the protocol allows on the wire (mdadm's `MSG_MAX_LEN`, 4 MiB).
+pub const MSG_MAX_LEN: usize = 4 * 1024 * 1024;
+/// Largest payload our fixed receive buffer accepts (a DDF VD_CONF update
+/// for 8 BVDs is 28 KiB); larger valid messages give [`FrameError::TooLong`].
+pub const MAX_PAYLOAD: usize = 32 * 1024;
+/// Bytes of framing around a payload (start magic, length, end magic).
+pub const FRAME_OVERHEAD: usize = 12;
+/// Largest payload an [`Encoded`] reply can carry.
+pub const MAX_REPLY_PAYLOAD: usize = 256;
+
+const HEADER: usize = 8;
+
+/// A decoded client request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// Length 0: ping the monitor; reply with the version string.
+    Ping,
+    /// Length -1: run one manager pass; reply with an empty ack.
+    PingManager,
+    /// Length > 0: a metadata update record; reply with an empty ack.
+    Update(&'a [u8]),
+}
+
+/// Why a frame was refused (the connection must be closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameError {
+    /// Wrong start or end magic.
+    BadMagic,
+    /// Length below -1 or above [`MSG_MAX_LEN`] (invalid on the wire).
+    BadLength(i32),
+    /// Valid length, but above [`MAX_PAYLOAD`] (our buffer is too small).
+    TooLong(i32),
+}
+
+impl core::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FrameError::BadMagic => f.write_str("bad magic"),
+            FrameError::BadLength(l) => write!(f, "bad message length {l}"),
+            FrameError::TooLong(l) => write!(f, "message too long ({l} bytes)"),
+        }
+    }
+}
+
+/// Incremental decoder for one connection; about 32 KiB (`12 + MAX_PAYLOAD` bytes plus a few words).
+///
+/// Because of its size, keep it in a `static`, a startup-time `Box`, or a
+/// fixed `arrayvec::ArrayVec<Decoder, N>` of connections rather than on a
+/// small stack.  Protocol:
+///
+/// 1. read from the socket into [`Decoder::read_buf`];
+/// 2. report the count with [`Decoder::advance`];
+/// 3. on `Ok(Some(request))` handle it and call [`Decoder::reset`];
+///    on `Err` close the connection (and `reset` before any reuse).
+pub struct Decoder {
+    buf: [u8; FRAME_OVERHEAD + MAX_PAYLOAD],
+    fill: usize,
+    failed: Option<FrameError>,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Decoder").field("fill", &self.fill).field("failed", &self.failed).finish()
+    }
+}
+
+impl Decoder {
+    /// An empty decoder waiting for the start of a message.
+    pub const fn new() -> Self {
+        Decoder { buf: [0; FRAME_OVERHEAD + MAX_PAYLOAD], fill: 0, failed: None }
+    }
+
+    fn word(&self, at: usize) -> [u8; 4] {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&self.buf[at..at + 4]);
+        w
+    }
+
+    /// Payload length once the header is in and validated.
+    fn payload_len(&self) -> Option<usize> {
+        if self.fill < HEADER || self.failed.is_some() {
+            return None;
+        }
+        let len = i32::from_ne_bytes(self.word(4));
+        Some(usize::try_from(len).unwrap_or(0))
+    }
+
+    /// Total frame length once known, otherwise the header length.
+    fn target(&self) -> usize {
+        match self.payload_len() {
+            Some(p) => HEADER + p + 4,
+            None => HEADER,
+        }
+    }
+
+    /// Slice where the caller should read() bytes into next (never empty while a frame is incomplete; sized so that we never read past the end of the current frame, so that a pipelined next message stays in the socket)
+    ///
+    /// Empty after a complete frame (until [`Decoder::reset`]) or after an error.
+    pub fn read_buf(&mut self) -> &mut [u8] {
+        if self.failed.is_some() {
+            return &mut [];
+        }
+        let target = self.target();
+        &mut self.buf[self.fill..target]
+    }
+
+    /// Tell the decoder n bytes were written into read_buf(); returns Ok(Some(request)) when a frame completed, Ok(None) when more bytes are needed, Err on a bad frame (the connection must then be closed)
+    ///
+    /// `n` larger than the last `read_buf()` is clamped.  `advance(0)` on a
+    /// complete frame returns the same request again; after an error the
+    /// same error is returned until [`Decoder::reset`].
+    pub fn advance(&mut self, n: usize) -> Result<Option<Request<'_>>, FrameError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let before = self.fill;
+        self.fill = (self.fill + n).min(self.target());
+        if before < 4 && self.fill >= 4 && u32::from_ne_bytes(self.word(0)) != START_MAGIC {
+            return self.fail(FrameError::BadMagic);
+        }
+        if self.fill < HEADER {
+            return Ok(None);
+        }
+        let len = i32::from_ne_bytes(self.word(4));
+        if before < HEADER {
+            if len < -1 || usize::try_from(len).is_ok_and(|l| l > MSG_MAX_LEN) {
+                return self.fail(FrameError::BadLength(len));
+            }
+            if usize::try_from(len).is_ok_and(|l| l > MAX_PAYLOAD) {
+                return self.fail(FrameError::TooLong(len));
+            }
+            // The header is in: the target grows to the full frame.
+        }
+        let total = self.target();
+        if self.fill < total {
+            return Ok(None);
+        }
+        if u32::from_ne_bytes(self.word(total - 4)) != END_MAGIC {
+            return self.fail(FrameError::BadMagic);
+        }
+        Ok(Some(match len {
+            0 => Request::Ping,
+            -1 => Request::PingManager,
+            _ => Request::Update(&self.buf[HEADER..total - 4]),
+        }))
+    }
+
+    fn fail(&mut self, e: FrameError) -> Result<Option<Request<'_>>, FrameError> {
+        self.failed = Some(e);
+        Err(e)
+    }
+
+    /// Reset for the next message after a request was handled
+    pub fn reset(&mut self) {
+        self.fill = 0;
+        self.failed = None;
+    }
+
+    /// true when some bytes of a frame have arrived but it is not complete (used for idle/half-message timeouts)
+    pub fn in_progress(&self) -> bool {
+        self.failed.is_none() && self.fill > 0 && self.fill < self.target()
+    }
+}
+
+/// Encode a reply frame into out (returns number of bytes); ack = empty payload (length 0); ping reply = version string including trailing NUL
+///
+/// Returns 0 (nothing written) when `out` is shorter than
+/// `payload.len() + FRAME_OVERHEAD` or the payload exceeds [`MSG_MAX_LEN`].
+pub fn encode(payload: &[u8], out: &mut [u8]) -> usize {
+    let total = payload.len() + FRAME_OVERHEAD;
+    if payload.len() > MSG_MAX_LEN || out.len() < total {
+        return 0;
+    }
+    let len = payload.len() as i32; // <= 4 MiB, fits
+    out[0..4].copy_from_slice(&START_MAGIC.to_ne_bytes());
+    out[4..8].copy_from_slice(&len.to_ne_bytes());
+    out[HEADER..HEADER + payload.len()].copy_from_slice(payload);
+    out[total - 4..total].copy_from_slice(&END_MAGIC.to_ne_bytes());
+    total
+}
+
+/// An outgoing reply frame with a send cursor, for partial writes on a non-blocking socket.
+#[derive(Clone)]
+pub struct Encoded {
+    buf: [u8; FRAME_OVERHEAD + MAX_REPLY_PAYLOAD],
+    len: usize,
+    sent: usize,
+}
+
+impl core::fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Encoded").field("frame", &&self.buf[..self.len]).field("sent", &self.sent).finish()
+    }
+}
+
+impl Encoded {
+    /// An empty ack (length 0) reply.
+    pub fn ack() -> Self {
+        let mut e = Encoded { buf: [0; FRAME_OVERHEAD + MAX_REPLY_PAYLOAD], len: 0, sent: 0 };
+        e.len = encode(&[], &mut e.buf);
+        e
+    }
+
+    /// A reply carrying `payload`; `None` if it is longer than [`MAX_REPLY_PAYLOAD`].
+    pub fn with_payload(payload: &[u8]) -> Option<Self> {
+        if payload.len() > MAX_REPLY_PAYLOAD {
+            return None;
+        }
+        let mut e = Encoded { buf: [0; FRAME_OVERHEAD + MAX_REPLY_PAYLOAD], len: 0, sent: 0 };
+        e.len = encode(payload, &mut e.buf);
+        Some(e)
+    }
+
+    /// Bytes still to be written to the socket.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.sent..self.len]
+    }
+
+    /// Record that `n` bytes of `pending()` were written (clamped to what is pending).
+    pub fn consume(&mut self, n: usize) {
+        self.sent = (self.sent + n.min(self.len - self.sent)).min(self.len);
+    }
+
+    /// true once the whole frame has been written.
+    pub fn done(&self) -> bool {
+        self.sent >= self.len
+    }
+}
+
+mod version;
+pub use version::{parse_mdadm_version, version_reply};
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,10 @@
 //! corrupted in the ways a disk can be.
 
 use super::*;
+use crate::imsm::{DiskInfo, DiskSource};
 use crate::metadata::DiskGeom;
+use crate::wire::be32;
+use view::section;
 
 /// A disk holding only the regions a fixture recorded; other reads fail.
 struct SparseDisk {

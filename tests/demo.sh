@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/vm/setup.sh >/dev/null
 cargo build --release --target x86_64-unknown-linux-musl --bins 2>&1 | tail -n1
-VM_QUIET=1 tests/vm/vm.sh -t 600 tests/vm/out/demo tests/vm/scenarios/demo.sh || true
+rc=0
+VM_QUIET=1 tests/vm/vm.sh -t 600 tests/vm/out/demo tests/vm/scenarios/demo.sh || rc=$?
 sed -n '/^>>>/,$p' tests/vm/out/demo/console.log | grep -vE '^(=== guest-init|\[ *[0-9.]+\] (sysrq|reboot))'
+exit "$rc"

@@ -176,8 +176,6 @@ pub enum OpenArrayError {
     NotMonitored,
     Sysfs(Errno),
     Geometry,
-    /// More members failed to open than the kernel says are failed.
-    Members,
 }
 
 impl Array {

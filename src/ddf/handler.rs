@@ -309,8 +309,9 @@ impl Metadata for Ddf {
                 changed = true;
             }
         }
-        // A disk not (yet) in this position would be a rebuilt spare; spare
-        // activation is not part of this build's DDF support.
+        // A disk md holds in a position whose record names another disk
+        // keeps its entry as it is (a spare gets the position in the
+        // records first, in `record_rebuild`).
         if self.store_vd_state(a.inst, c) {
             changed = true;
         }

@@ -33,8 +33,6 @@ pub mod header {
     pub const TYPE: usize = 0x70;
     pub const PAD2: core::ops::Range<usize> = 0x71..0x74;
     pub const WORKSPACE_LBA: usize = 0x78;
-    pub const MAX_PD_ENTRIES: usize = 0x80;
-    pub const MAX_VD_ENTRIES: usize = 0x82;
     pub const MAX_PARTITIONS: usize = 0x84;
     pub const CONFIG_RECORD_LEN: usize = 0x86;
     pub const MPPE: usize = 0x88;
@@ -82,14 +80,11 @@ pub mod conf {
     pub const TIMESTAMP: usize = 0x20;
     pub const SEQNUM: usize = 0x24;
     pub const PRIM_ELMNT_COUNT: usize = 0x40;
-    pub const CHUNK_SHIFT: usize = 0x42;
     pub const PRL: usize = 0x43;
-    pub const RLQ: usize = 0x44;
     pub const SEC_ELMNT_COUNT: usize = 0x45;
     pub const SEC_ELMNT_SEQ: usize = 0x46;
     pub const SRL: usize = 0x47;
     pub const BLOCKS: usize = 0x48;
-    pub const ARRAY_BLOCKS: usize = 0x50;
     pub const PHYS_REFNUM: usize = 0x200;
 }
 
@@ -150,12 +145,6 @@ impl<T: AsRef<[u8]>> Header<T> {
     }
     pub fn kind(&self) -> u8 {
         self.b()[header::TYPE]
-    }
-    pub fn max_pd_entries(&self) -> u16 {
-        be16(self.b(), header::MAX_PD_ENTRIES)
-    }
-    pub fn max_vd_entries(&self) -> u16 {
-        be16(self.b(), header::MAX_VD_ENTRIES)
     }
     pub fn max_partitions(&self) -> u16 {
         be16(self.b(), header::MAX_PARTITIONS)

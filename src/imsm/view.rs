@@ -5,12 +5,9 @@ use crate::wire::{le16, le32, set_le16, set_le32};
 
 /// The signature prefix every MPB starts with.
 pub const SIGNATURE: &[u8; 24] = b"Intel Raid ISM Cfg Sig. ";
-/// The version mdadm writes after the prefix.
-pub const VERSION_WRITTEN: &[u8] = b"1.3.00";
 
 /// Offsets of the MPB header (`imsm_super`).
 pub mod header {
-    pub const SIG: core::ops::Range<usize> = 0x00..0x20;
     pub const CHECK_SUM: usize = 0x20;
     pub const MPB_SIZE: usize = 0x24;
     pub const FAMILY_NUM: usize = 0x28;

@@ -184,11 +184,6 @@ impl Decoder {
         self.fill = 0;
         self.failed = None;
     }
-
-    /// true when some bytes of a frame have arrived but it is not complete (used for idle/half-message timeouts)
-    pub fn in_progress(&self) -> bool {
-        self.failed.is_none() && self.fill > 0 && self.fill < self.target()
-    }
 }
 
 /// Encode a reply frame into out (returns number of bytes); ack = empty payload (length 0); ping reply = version string including trailing NUL

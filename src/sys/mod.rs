@@ -171,11 +171,6 @@ pub fn pread_exact(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> Result<(), Errn
     Ok(())
 }
 
-/// Write all of `buf` at `offset`.
-pub fn pwrite_all(fd: &OwnedFd, buf: &[u8], offset: u64) -> Result<(), Errno> {
-    pwrite_all_fd(fd.as_fd(), buf, offset)
-}
-
 /// Write all of `buf` at `offset` through a borrowed descriptor.
 pub fn pwrite_all_fd(fd: rustix::fd::BorrowedFd<'_>, buf: &[u8], offset: u64) -> Result<(), Errno> {
     let mut done = 0;

@@ -83,15 +83,6 @@ pub fn read_signal(fd: &OwnedFd) -> Option<Sig> {
     }
 }
 
-/// Restore the default signal mask (for a child about to exec).
-pub fn unblock_all() {
-    let set = sigset(&HANDLED);
-    // SAFETY: plain libc call with a valid sigset.
-    unsafe {
-        libc::sigprocmask(libc::SIG_UNBLOCK, &set, core::ptr::null_mut());
-    }
-}
-
 /// Which side of a fork we are on.
 pub enum Forked {
     Parent(i32),

@@ -547,14 +547,23 @@ unused devices: <none>\n";
         }
     }
 
+    /// Whether `needle` occurs in `hay`.
+    fn occurs(hay: &[u8], needle: &str) -> bool {
+        needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    /// What `parse` returns for mutated samples and random text: every
+    /// entry's fields are words of the input, an entry starts a line, and
+    /// the member/container tests agree with the metadata version.
     #[test]
-    fn fuzz_no_panic() {
+    fn garbage_gives_entries_made_of_the_input() {
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         let alphabet = b"md0123456789_ :[]()/-=%.\n\t external:imsm active inactive super blocks resync bitmap: raid1 ";
         let mut buf = [0u8; 512];
+        let mut found = 0;
         for round in 0..4000 {
             let len = (rng.next() % buf.len() as u64) as usize;
-            if round % 2 == 0 {
+            let n = if round % 2 == 0 {
                 // Mutate the realistic sample.
                 let src = IMSM.as_bytes();
                 let n = len.min(src.len());
@@ -565,7 +574,7 @@ unused devices: <none>\n";
                         buf[i] = rng.next() as u8;
                     }
                 }
-                let _ = parse(&buf[..n]);
+                n
             } else {
                 for b in buf[..len].iter_mut() {
                     let r = rng.next();
@@ -575,13 +584,22 @@ unused devices: <none>\n";
                         (r >> 16) as u8
                     };
                 }
-                let m = parse(&buf[..len]);
-                for e in &m.entries {
-                    let _ = e.member_of("md127");
-                    let _ = e.is_container();
-                    let _ = e.is_blocked_member();
+                len
+            };
+            let text = &buf[..n];
+            let m = parse(text);
+            let starts = text.split(|&b| b == b'\n').filter(|l| l.starts_with(b"md")).count();
+            assert!(m.entries.len() <= starts, "{} entries from {starts} lines: {text:?}", m.entries.len());
+            for e in &m.entries {
+                found += 1;
+                assert!(e.devnm.starts_with("md") && occurs(text, &e.devnm), "{e:?} from {text:?}");
+                assert!(occurs(text, &e.level) && occurs(text, &e.metadata_version), "{e:?} from {text:?}");
+                if let Some(sub) = e.member_of("md127") {
+                    assert!(e.metadata_version.ends_with(&format!("md127/{sub}")), "{e:?}");
                 }
+                assert!(!(e.is_container() && e.is_blocked_member()), "{e:?}");
             }
         }
+        assert!(found > 0, "no entry in any round");
     }
 }

@@ -351,10 +351,13 @@ mod tests {
         );
     }
 
+    /// Random payloads of every type (0..=12): each decodes to an update or
+    /// to the error that says why not (and its type and lengths are right).
     #[test]
-    fn garbage_never_panics() {
+    fn garbage_decodes_or_says_why() {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut buf = [0u8; 400];
+        let (mut decoded, mut short) = (0, 0);
         for _ in 0..20000 {
             x ^= x << 13;
             x ^= x >> 7;
@@ -368,7 +371,26 @@ mod tests {
             }
             buf[0] = (x % 13) as u8;
             buf[1..4].fill(0);
-            let _ = decode(&buf[..n]);
+            let t = u32::from(buf[0]);
+            match decode(&buf[..n]) {
+                Err(UpdateError::Empty) => assert!(n < 4),
+                Err(UpdateError::UnknownType(u)) => assert!(u == t && t > kind::RWH_POLICY, "type {t}"),
+                Err(UpdateError::InternalOnly(u)) => assert!(
+                    u == t && [kind::ACTIVATE_SPARE, kind::ADD_REMOVE_DISK, kind::PREALLOC_BADBLOCKS_MEM].contains(&t),
+                    "type {t}"
+                ),
+                Err(UpdateError::TooShort { kind: k, len, need }) => {
+                    assert!(k == t && len == n && need > n, "type {t}: {len} of {need}");
+                    short += 1;
+                }
+                Err(UpdateError::Invalid(why)) => assert!(n >= 4 && !why.is_empty()),
+                Ok(u) => {
+                    assert!(n >= 8, "type {t} decoded from {n} bytes: {u:?}");
+                    decoded += 1;
+                }
+            }
         }
+        // Random payloads reach both the length checks and a decoded update.
+        assert!(decoded > 0 && short > 0, "decoded {decoded}, too short {short}");
     }
 }

@@ -94,6 +94,47 @@ pub mod disk_data {
     pub const REFNUM: usize = 0x20;
 }
 
+/// The spare assignment record (`spare_assign`) a spare disk carries in its
+/// last configuration slot.
+pub mod spare {
+    /// `spare_type`: bit 0 set for a spare dedicated to the VDs it lists.
+    pub const TYPE: usize = 0x13;
+    pub const DEDICATED: u8 = 0x01;
+    /// `populated` (u16): how many VD entries follow.
+    pub const POPULATED: usize = 0x14;
+    /// The VD entries, 32 bytes each, a VD GUID first.
+    pub const ENTRIES: usize = 0x20;
+    pub const ENTRY: usize = 32;
+}
+
+/// A view of a spare assignment record.
+pub struct Spare<T> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> Spare<T> {
+    /// A view, or `None` if `buf` is shorter than the record's fixed part.
+    pub fn new_checked(buf: T) -> Option<Spare<T>> {
+        (buf.as_ref().len() >= spare::ENTRIES).then_some(Spare { buf })
+    }
+    fn b(&self) -> &[u8] {
+        self.buf.as_ref()
+    }
+    /// Dedicated to the VDs it lists (otherwise a spare for any VD).
+    pub fn dedicated(&self) -> bool {
+        self.b()[spare::TYPE] & spare::DEDICATED != 0
+    }
+    /// The GUIDs of the VDs it lists, as far as they lie inside the record.
+    pub fn vd_guids(&self) -> impl Iterator<Item = &[u8]> {
+        let b = self.b();
+        let n = usize::from(be16(b, spare::POPULATED));
+        (0..n).map_while(move |j| {
+            let o = spare::ENTRIES + spare::ENTRY * j;
+            b.get(o..o + GUID_LEN)
+        })
+    }
+}
+
 /// A header's (offset, length) of the section at `at` (one of `header::*_SECTION`).
 pub fn section(h: &[u8], at: usize) -> (u32, u32) {
     (be32(h, at), be32(h, at + 4))
@@ -178,4 +219,28 @@ pub fn stored_and_computed(buf: &[u8]) -> Option<(u32, u32)> {
     // The CRC covers the structure with its own field read as all-ones.
     let c = super::crc::crc32_with_field(buf, CRC);
     Some((stored, c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::set_be16;
+
+    #[test]
+    fn spare_record_lists_only_the_guids_inside_it() {
+        assert!(Spare::new_checked(&[0u8; spare::ENTRIES - 1][..]).is_none());
+        let mut r = [0u8; 0x80];
+        r[spare::TYPE] = spare::DEDICATED;
+        // Four entries claimed, room for three (the third one's GUID fits).
+        set_be16(&mut r, spare::POPULATED, 4);
+        for j in 0..3 {
+            r[spare::ENTRIES + spare::ENTRY * j] = j as u8 + 1;
+        }
+        let s = Spare::new_checked(&r[..]).unwrap();
+        assert!(s.dedicated());
+        let firsts: Vec<u8> = s.vd_guids().map(|g| g[0]).collect();
+        assert_eq!(firsts, [1, 2, 3]);
+        r[spare::TYPE] = 0;
+        assert!(!Spare::new_checked(&r[..]).unwrap().dedicated());
+    }
 }

@@ -2,7 +2,7 @@
 //! for a degraded virtual disk, their place in its records, and every
 //! disk's VD list and type that follow.
 
-use super::super::view::{self, conf, phys, table, virt, GUID_LEN};
+use super::super::view::{self, conf, phys, table, virt, Spare, GUID_LEN};
 use super::super::Ddf;
 use super::{pd_state, pd_type, vd_state, DDF_EPOCH, TRANSITION};
 use crate::md::DevState;
@@ -64,12 +64,8 @@ impl Ddf {
 
     /// Whether disk `m` is a spare dedicated to the VD with `guid`.
     fn dedicated_to(&self, m: &super::super::Member, guid: &[u8]) -> bool {
-        let Some(sp) = m.spare.as_deref() else { return false };
-        if sp[0x13] & 0x01 == 0 {
-            return false;
-        }
-        let n = usize::from(be16(sp, 0x14));
-        (0..n).any(|j| sp.get(0x20 + 32 * j..0x20 + 32 * j + GUID_LEN) == Some(guid))
+        let Some(sp) = m.spare.as_deref().and_then(Spare::new_checked) else { return false };
+        sp.dedicated() && sp.vd_guids().any(|g| g == guid)
     }
 
     /// Whether disk `m` may hold a rebuilt member of any VD (a global
@@ -78,7 +74,7 @@ impl Ddf {
         let Some(pd) = m.pdnum else { return false };
         let t = self.pd_type(pd);
         if t & pd_type::SPARE != 0 {
-            return m.spare.as_deref().is_some_and(|sp| sp[0x13] & 0x01 == 0);
+            return m.spare.as_deref().and_then(Spare::new_checked).is_some_and(|sp| !sp.dedicated());
         }
         t & pd_type::GLOBAL_SPARE != 0 || self.pd_state(pd) & pd_state::FAILED == 0
     }

@@ -6,13 +6,13 @@
 //! initialised"), so nothing is resumed from a checkpoint: an interrupted
 //! resync or rebuild starts again from zero, as with mdadm.
 
-use super::view::{self, conf, phys, table, virt, GUID_LEN};
+use super::view::{self, conf, table, virt, PhysEntry};
 use super::Ddf;
 use crate::md::DevState;
 use crate::metadata::{
     ArrayCtx, Consistency, DevT, DiskGeom, Metadata, NewDisk, NewMember, OpenError, Regions, UpdateDone, MAX_SLOTS,
 };
-use crate::wire::{be16, be32, set_be16, set_be32};
+use crate::wire::{be16, be32, set_be32};
 use arrayvec::ArrayVec;
 
 mod spare;
@@ -78,16 +78,24 @@ impl Ddf {
         table::LEN + inst as usize * table::ENTRY
     }
 
-    fn phys_off(pd: usize) -> usize {
-        table::LEN + pd * table::ENTRY
+    /// Physical disk entry `pd` (`None` past the table).
+    pub(super) fn phys_entry(&self, pd: usize) -> Option<PhysEntry<&[u8]>> {
+        self.phys.get(view::entry_range(pd)?).and_then(PhysEntry::new_checked)
+    }
+
+    fn phys_entry_mut(&mut self, pd: usize) -> Option<PhysEntry<&mut [u8]>> {
+        let r = view::entry_range(pd)?;
+        self.phys.get_mut(r).and_then(PhysEntry::new_checked)
     }
 
     pub(super) fn pd_state(&self, pd: usize) -> u16 {
-        be16(&self.phys, Self::phys_off(pd) + phys::STATE)
+        self.phys_entry(pd).map_or(0, |e| e.state())
     }
 
     fn set_pd_state(&mut self, pd: usize, v: u16) {
-        set_be16(&mut self.phys, Self::phys_off(pd) + phys::STATE, v);
+        if let Some(mut e) = self.phys_entry_mut(pd) {
+            e.set_state(v);
+        }
     }
 
     /// The physical disk entry with `refnum`.
@@ -95,7 +103,7 @@ impl Ddf {
         if refnum == 0xFFFF_FFFF {
             return None;
         }
-        self.phys_entries().position(|e| !view::is_all_ff(&e[..GUID_LEN]) && be32(e, phys::REFNUM) == refnum)
+        self.phys_entries().position(|e| PhysEntry::new_checked(e).is_some_and(|e| e.in_use() && e.refnum() == refnum))
     }
 
     /// The position in `rec` of its `n`-th member (unused positions skipped).

@@ -2,7 +2,7 @@
 //! integer is big-endian; every LBA and length is in 512-byte sectors.
 //! Offsets follow SNIA DDF 1.2 as `super-ddf.c` lays it out.
 
-use crate::wire::{be16, be32, be64, set_be32};
+use crate::wire::{be16, be32, be64, set_be16, set_be32, set_be64};
 
 pub const SECTOR: usize = 512;
 
@@ -59,12 +59,15 @@ pub mod table {
     pub const ENTRY: usize = 64;
 }
 
-/// `phys_disk_entry`.
+/// `phys_disk_entry` (one entry of the physical disk table).
 pub mod phys {
     pub const REFNUM: usize = 0x18;
     pub const TYPE: usize = 0x1C;
     pub const STATE: usize = 0x1E;
     pub const CONFIG_SIZE: usize = 0x20;
+    /// `path` (18 bytes), then padding to the end of the entry.
+    pub const PATH: core::ops::Range<usize> = 0x28..0x3A;
+    pub const PAD: core::ops::Range<usize> = 0x3A..0x40;
 }
 
 /// `virtual_entry`.
@@ -92,6 +95,83 @@ pub mod conf {
 pub mod disk_data {
     pub const GUID: usize = 0x08;
     pub const REFNUM: usize = 0x20;
+}
+
+/// The bytes of entry `i` of a physical or virtual disk table section
+/// (`None` when the offset does not fit a `usize`).
+pub fn entry_range(i: usize) -> Option<core::ops::Range<usize>> {
+    let start = i.checked_mul(table::ENTRY)?.checked_add(table::LEN)?;
+    Some(start..start.checked_add(table::ENTRY)?)
+}
+
+/// A view of a physical disk entry.
+pub struct PhysEntry<T> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> PhysEntry<T> {
+    /// A view, or `None` if `buf` is shorter than an entry.
+    pub fn new_checked(buf: T) -> Option<PhysEntry<T>> {
+        (buf.as_ref().len() >= table::ENTRY).then_some(PhysEntry { buf })
+    }
+    fn b(&self) -> &[u8] {
+        self.buf.as_ref()
+    }
+    pub fn guid(&self) -> &[u8] {
+        &self.b()[..GUID_LEN]
+    }
+    /// A disk is recorded here (the GUID is not all-ones).
+    pub fn in_use(&self) -> bool {
+        !is_all_ff(self.guid())
+    }
+    pub fn refnum(&self) -> u32 {
+        be32(self.b(), phys::REFNUM)
+    }
+    /// `type` (the `pd_type` bits).
+    pub fn kind(&self) -> u16 {
+        be16(self.b(), phys::TYPE)
+    }
+    /// `state` (the `pd_state` bits).
+    pub fn state(&self) -> u16 {
+        be16(self.b(), phys::STATE)
+    }
+    /// Sectors usable for VD data.
+    pub fn config_size(&self) -> u64 {
+        be64(self.b(), phys::CONFIG_SIZE)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> PhysEntry<T> {
+    fn m(&mut self) -> &mut [u8] {
+        self.buf.as_mut()
+    }
+    pub fn set_guid(&mut self, guid: &[u8; GUID_LEN]) {
+        self.m()[..GUID_LEN].copy_from_slice(guid);
+    }
+    /// Mark the entry unused (an all-ones GUID).
+    pub fn clear_guid(&mut self) {
+        self.m()[..GUID_LEN].fill(0xFF);
+    }
+    pub fn set_refnum(&mut self, v: u32) {
+        set_be32(self.m(), phys::REFNUM, v);
+    }
+    pub fn set_kind(&mut self, v: u16) {
+        set_be16(self.m(), phys::TYPE, v);
+    }
+    pub fn set_state(&mut self, v: u16) {
+        set_be16(self.m(), phys::STATE, v);
+    }
+    pub fn set_config_size(&mut self, v: u64) {
+        set_be64(self.m(), phys::CONFIG_SIZE, v);
+    }
+    /// `path`, NUL-padded (cut to its 18 bytes); the padding after it all-ones.
+    pub fn set_path(&mut self, path: &[u8]) {
+        let p = &mut self.m()[phys::PATH];
+        p.fill(0);
+        let n = path.len().min(p.len());
+        p[..n].copy_from_slice(&path[..n]);
+        self.m()[phys::PAD].fill(0xFF);
+    }
 }
 
 /// The spare assignment record (`spare_assign`) a spare disk carries in its
@@ -242,5 +322,27 @@ mod tests {
         assert_eq!(firsts, [1, 2, 3]);
         r[spare::TYPE] = 0;
         assert!(!Spare::new_checked(&r[..]).unwrap().dedicated());
+    }
+
+    #[test]
+    fn phys_entry_fields_and_bounds() {
+        assert_eq!(entry_range(0), Some(table::LEN..table::LEN + table::ENTRY));
+        assert_eq!(entry_range(usize::MAX), None);
+        assert!(PhysEntry::new_checked(&[0u8; table::ENTRY - 1][..]).is_none());
+        let mut b = [0u8; table::ENTRY];
+        let mut e = PhysEntry::new_checked(&mut b[..]).unwrap();
+        e.clear_guid();
+        assert!(!e.in_use());
+        e.set_guid(&[7; GUID_LEN]);
+        e.set_refnum(0x0102_0304);
+        e.set_kind(0x05);
+        e.set_state(0x01);
+        e.set_config_size(1 << 40);
+        e.set_path(b"a path longer than the eighteen bytes");
+        assert!(e.in_use());
+        assert_eq!((e.refnum(), e.kind(), e.state(), e.config_size()), (0x0102_0304, 0x05, 0x01, 1 << 40));
+        assert_eq!(&b[phys::REFNUM..phys::REFNUM + 4], &[1, 2, 3, 4], "big-endian");
+        assert_eq!(&b[phys::PATH], b"a path longer than");
+        assert!(b[phys::PAD].iter().all(|&c| c == 0xFF));
     }
 }

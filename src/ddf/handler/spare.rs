@@ -2,7 +2,7 @@
 //! for a degraded virtual disk, their place in its records, and every
 //! disk's VD list and type that follow.
 
-use super::super::view::{self, conf, phys, table, virt, Spare, GUID_LEN};
+use super::super::view::{self, conf, table, virt, PhysEntry, Spare, GUID_LEN};
 use super::super::Ddf;
 use super::{pd_state, pd_type, vd_state, DDF_EPOCH, TRANSITION};
 use crate::md::DevState;
@@ -12,11 +12,13 @@ use arrayvec::ArrayVec;
 
 impl Ddf {
     fn pd_type(&self, pd: usize) -> u16 {
-        be16(&self.phys, Self::phys_off(pd) + phys::TYPE)
+        self.phys_entry(pd).map_or(0, |e| e.kind())
     }
 
     fn set_pd_type(&mut self, pd: usize, v: u16) {
-        set_be16(&mut self.phys, Self::phys_off(pd) + phys::TYPE, v);
+        if let Some(mut e) = self.phys_entry_mut(pd) {
+            e.set_kind(v);
+        }
     }
 
     fn refnum_of(m: &super::super::Member) -> u32 {
@@ -51,7 +53,7 @@ impl Ddf {
             }
         }
         used.sort_unstable();
-        let end = crate::wire::be64(&self.phys, Self::phys_off(pd) + phys::CONFIG_SIZE);
+        let end = self.phys_entry(pd).map_or(0, |e| e.config_size());
         let mut pos = 0u64;
         for &(start, len) in used.iter().chain(core::iter::once(&(end, 0))) {
             if start >= pos && start - pos >= size {
@@ -148,8 +150,8 @@ impl Ddf {
         let max = usize::from(be16(&self.phys, table::MAX));
         let mut to = 0;
         for from in 0..max {
-            let e = Self::phys_off(from);
-            if be32(&self.phys, e + phys::REFNUM) == 0xFFFF_FFFF {
+            let Some(e) = self.phys_entry(from) else { break };
+            if e.refnum() == 0xFFFF_FFFF {
                 continue;
             }
             let st = self.pd_state(from);
@@ -157,8 +159,8 @@ impl Ddf {
             if st & pd_state::FAILED != 0 && st & TRANSITION != 0 && !present {
                 continue;
             }
-            if from != to {
-                self.phys.copy_within(e..e + table::ENTRY, Self::phys_off(to));
+            if let (true, Some(src), Some(dst)) = (from != to, view::entry_range(from), view::entry_range(to)) {
+                self.phys.copy_within(src, dst.start);
                 for m in self.members.iter_mut().filter(|m| m.pdnum == Some(from)) {
                     m.pdnum = Some(to);
                 }
@@ -167,8 +169,9 @@ impl Ddf {
         }
         set_be16(&mut self.phys, table::USED, to as u16);
         for pd in to..max {
-            let e = Self::phys_off(pd);
-            self.phys[e..e + GUID_LEN].fill(0xFF);
+            if let Some(mut e) = self.phys_entry_mut(pd) {
+                e.clear_guid();
+            }
         }
     }
 
@@ -206,7 +209,10 @@ impl Ddf {
         guid[16..].copy_from_slice(&next().to_ne_bytes());
         let refnum = loop {
             let r = next() as u32;
-            if r != 0 && r != 0xFFFF_FFFF && self.phys_entries().all(|e| be32(e, phys::REFNUM) != r) {
+            if r != 0
+                && r != 0xFFFF_FFFF
+                && self.phys_entries().all(|e| PhysEntry::new_checked(e).is_none_or(|e| e.refnum() != r))
+            {
                 break r;
             }
         };
@@ -240,16 +246,13 @@ impl Ddf {
                 cfs = workspace_lba;
             }
         }
-        let o = Self::phys_off(n);
-        let e = &mut self.phys[o..o + table::ENTRY];
-        e[..GUID_LEN].copy_from_slice(&guid);
-        set_be32(e, phys::REFNUM, refnum);
-        set_be16(e, phys::TYPE, 0x01 | pd_type::GLOBAL_SPARE);
-        set_be16(e, phys::STATE, pd_state::ONLINE);
-        crate::wire::set_be64(e, phys::CONFIG_SIZE, cfs);
-        e[0x28..0x39].copy_from_slice(b" Information: nil");
-        e[0x39] = 0;
-        e[0x3A..0x40].fill(0xFF);
+        let Some(mut e) = self.phys_entry_mut(n) else { return false };
+        e.set_guid(&guid);
+        e.set_refnum(refnum);
+        e.set_kind(0x01 | pd_type::GLOBAL_SPARE);
+        e.set_state(pd_state::ONLINE);
+        e.set_config_size(cfs);
+        e.set_path(b" Information: nil");
         let used = be16(&self.phys, table::USED).saturating_add(1);
         set_be16(&mut self.phys, table::USED, used);
         self.members.push(super::super::Member {
@@ -333,7 +336,7 @@ impl Ddf {
             if pos >= self.mppe() {
                 continue;
             }
-            let refnum = be32(&self.phys, Self::phys_off(pd) + phys::REFNUM);
+            let Some(refnum) = self.phys_entry(pd).map(|e| e.refnum()) else { continue };
             let r = &mut self.confs[c].records[k];
             set_be32(r, conf::PHYS_REFNUM + 4 * pos, refnum);
             crate::wire::set_be64(r, lba + 8 * pos, n.data_offset);

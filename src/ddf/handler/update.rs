@@ -2,7 +2,7 @@
 //! sends to create or kill a volume (VIRT, then VD_CONF records) and the
 //! PHYS record of a disk joining or leaving the container.
 
-use super::super::view::{self, conf, phys, table, virt, GUID_LEN};
+use super::super::view::{self, conf, table, virt, PhysEntry, GUID_LEN};
 use super::super::Ddf;
 use super::pd_state;
 use crate::metadata::UpdateDone;
@@ -30,17 +30,19 @@ impl Ddf {
                     return Err("PHYS update for an entry out of range");
                 }
                 let e = &payload[table::LEN..];
-                if be16(e, phys::STATE) & pd_state::MISSING != 0 {
+                let Some(entry) = PhysEntry::new_checked(e) else { return Err("PHYS update of the wrong length") };
+                if entry.state() & pd_state::MISSING != 0 {
                     let st = self.pd_state(ent);
                     self.set_pd_state(ent, st | pd_state::MISSING);
                     self.members.retain(|m| m.pdnum != Some(ent));
                     let _ = write!(done, "physical disk {ent} removed");
                 } else {
-                    let o = Self::phys_off(ent);
-                    if !view::is_all_ff(&self.phys[o..o + GUID_LEN]) {
+                    let r = view::entry_range(ent).ok_or("PHYS update for an entry out of range")?;
+                    let slot = self.phys.get_mut(r).ok_or("PHYS update for an entry out of range")?;
+                    if PhysEntry::new_checked(&*slot).is_none_or(|s| s.in_use()) {
                         return Err("PHYS update for an entry in use");
                     }
-                    self.phys[o..o + table::ENTRY].copy_from_slice(e);
+                    slot.copy_from_slice(e);
                     let used = be16(&self.phys, table::USED).saturating_add(1);
                     set_be16(&mut self.phys, table::USED, used);
                     let _ = write!(done, "physical disk {ent} added");

@@ -6,7 +6,7 @@
 //! initialised"), so nothing is resumed from a checkpoint: an interrupted
 //! resync or rebuild starts again from zero, as with mdadm.
 
-use super::view::{self, conf, table, virt, PhysEntry};
+use super::view::{self, conf, table, PhysEntry, VirtEntry};
 use super::Ddf;
 use crate::md::DevState;
 use crate::metadata::{
@@ -40,10 +40,20 @@ const TRANSITION: u16 = 0x08;
 pub mod vd_state {
     pub const OPTIMAL: u8 = 0;
     pub const DEGRADED: u8 = 1;
+    pub const DELETED: u8 = 2;
     pub const FAILED: u8 = 4;
     pub const PART_OPTIMAL: u8 = 5;
     pub const MASK: u8 = 0x07;
     pub const INCONSISTENT: u8 = 0x10;
+}
+
+/// Virtual disk initialisation states (low two bits of `init_state`).
+mod vd_init {
+    pub const NONE: u8 = 0;
+    /// Partly initialised (DDF records no position).
+    pub const PARTLY: u8 = 1;
+    pub const FULL: u8 = 2;
+    pub const MASK: u8 = 0x03;
 }
 
 /// Primary RAID levels.
@@ -74,8 +84,14 @@ impl Ddf {
         self.confs.iter().position(|c| c.vcnum == Some(inst as usize))
     }
 
-    fn virt_off(inst: u32) -> usize {
-        table::LEN + inst as usize * table::ENTRY
+    /// Virtual disk entry `v` (`None` past the table).
+    pub(super) fn virt_entry(&self, v: usize) -> Option<VirtEntry<&[u8]>> {
+        self.virt.get(view::entry_range(v)?).and_then(VirtEntry::new_checked)
+    }
+
+    pub(super) fn virt_entry_mut(&mut self, v: usize) -> Option<VirtEntry<&mut [u8]>> {
+        let r = view::entry_range(v)?;
+        self.virt.get_mut(r).and_then(VirtEntry::new_checked)
     }
 
     /// Physical disk entry `pd` (`None` past the table).
@@ -206,10 +222,10 @@ impl Ddf {
     /// Store VD `inst`'s state (low bits) if it changed; true if it did.
     fn store_vd_state(&mut self, inst: u32, c: usize) -> bool {
         let state = self.svd_state(c);
-        let o = Self::virt_off(inst) + virt::STATE;
-        let old = self.virt[o];
+        let Some(mut e) = self.virt_entry_mut(inst as usize) else { return false };
+        let old = e.state();
         let new = (old & !vd_state::MASK) | state;
-        self.virt[o] = new;
+        e.set_state(new);
         new != old
     }
 
@@ -240,7 +256,7 @@ impl Ddf {
 
     /// Whether VD `inst` is recorded Inconsistent.
     fn inconsistent(&self, inst: u32) -> bool {
-        self.virt[Self::virt_off(inst) + virt::STATE] & vd_state::INCONSISTENT != 0
+        self.virt_entry(inst as usize).is_some_and(|e| e.state() & vd_state::INCONSISTENT != 0)
     }
 }
 
@@ -268,22 +284,22 @@ impl Metadata for Ddf {
             self.handle_missing(a, c);
             clean = a.resync_complete();
         }
-        let o = Self::virt_off(a.inst);
-        let old = self.virt[o + virt::STATE];
+        let Some(e) = self.virt_entry(a.inst as usize) else { return clean };
+        let (old, old_init) = (e.state(), e.init_state());
         let new = if clean { old & !vd_state::INCONSISTENT } else { old | vd_state::INCONSISTENT };
-        let old_init = self.virt[o + virt::INIT_STATE];
-        // Not, partly (position not recorded) or fully initialised.
         let init = if a.resync_complete() {
-            2
+            vd_init::FULL
         } else if a.resync_start == 0 {
-            0
+            vd_init::NONE
         } else {
-            1
+            vd_init::PARTLY
         };
-        let new_init = (old_init & !0x03) | init;
+        let new_init = (old_init & !vd_init::MASK) | init;
         if new != old || new_init != old_init {
-            self.virt[o + virt::STATE] = new;
-            self.virt[o + virt::INIT_STATE] = new_init;
+            if let Some(mut e) = self.virt_entry_mut(a.inst as usize) {
+                e.set_state(new);
+                e.set_init_state(new_init);
+            }
             self.touch(None);
         }
         clean

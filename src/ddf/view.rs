@@ -70,7 +70,7 @@ pub mod phys {
     pub const PAD: core::ops::Range<usize> = 0x3A..0x40;
 }
 
-/// `virtual_entry`.
+/// `virtual_entry` (one entry of the virtual disk table).
 pub mod virt {
     pub const STATE: usize = 0x20;
     pub const INIT_STATE: usize = 0x21;
@@ -171,6 +171,49 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> PhysEntry<T> {
         let n = path.len().min(p.len());
         p[..n].copy_from_slice(&path[..n]);
         self.m()[phys::PAD].fill(0xFF);
+    }
+}
+
+/// A view of a virtual disk entry.
+pub struct VirtEntry<T> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> VirtEntry<T> {
+    /// A view, or `None` if `buf` is shorter than an entry.
+    pub fn new_checked(buf: T) -> Option<VirtEntry<T>> {
+        (buf.as_ref().len() >= table::ENTRY).then_some(VirtEntry { buf })
+    }
+    fn b(&self) -> &[u8] {
+        self.buf.as_ref()
+    }
+    pub fn guid(&self) -> &[u8] {
+        &self.b()[..GUID_LEN]
+    }
+    /// A VD is recorded here (the GUID is not all-ones).
+    pub fn in_use(&self) -> bool {
+        !is_all_ff(self.guid())
+    }
+    /// `state`: the VD state in the low bits, and flags.
+    pub fn state(&self) -> u8 {
+        self.b()[virt::STATE]
+    }
+    /// `init_state`: the initialisation state in the low two bits.
+    pub fn init_state(&self) -> u8 {
+        self.b()[virt::INIT_STATE]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> VirtEntry<T> {
+    pub fn set_state(&mut self, v: u8) {
+        self.buf.as_mut()[virt::STATE] = v;
+    }
+    pub fn set_init_state(&mut self, v: u8) {
+        self.buf.as_mut()[virt::INIT_STATE] = v;
+    }
+    /// Mark the entry unused (an all-ones GUID).
+    pub fn clear_guid(&mut self) {
+        self.buf.as_mut()[..GUID_LEN].fill(0xFF);
     }
 }
 
@@ -344,5 +387,19 @@ mod tests {
         assert_eq!(&b[phys::REFNUM..phys::REFNUM + 4], &[1, 2, 3, 4], "big-endian");
         assert_eq!(&b[phys::PATH], b"a path longer than");
         assert!(b[phys::PAD].iter().all(|&c| c == 0xFF));
+    }
+
+    #[test]
+    fn virt_entry_fields() {
+        assert!(VirtEntry::new_checked(&[0u8; table::ENTRY - 1][..]).is_none());
+        let mut b = [0u8; table::ENTRY];
+        let mut e = VirtEntry::new_checked(&mut b[..]).unwrap();
+        assert!(e.in_use());
+        e.set_state(0x11);
+        e.set_init_state(0x02);
+        e.clear_guid();
+        assert!(!e.in_use());
+        assert_eq!((e.state(), e.init_state()), (0x11, 0x02));
+        assert_eq!((b[virt::STATE], b[virt::INIT_STATE]), (0x11, 0x02));
     }
 }

@@ -2,7 +2,7 @@
 //! for a degraded virtual disk, their place in its records, and every
 //! disk's VD list and type that follow.
 
-use super::super::view::{self, conf, table, virt, PhysEntry, Spare, GUID_LEN};
+use super::super::view::{self, conf, table, PhysEntry, Spare, GUID_LEN};
 use super::super::Ddf;
 use super::{pd_state, pd_type, vd_state, DDF_EPOCH, TRANSITION};
 use crate::md::DevState;
@@ -99,7 +99,7 @@ impl Ddf {
             }
             let _ = vlist.try_push(c as u8);
             if let Some(v) = vcnum {
-                let s = self.virt[table::LEN + v * table::ENTRY + virt::STATE] & vd_state::MASK;
+                let s = self.virt_entry(v).map_or(0, |e| e.state()) & vd_state::MASK;
                 in_degraded |= s == vd_state::DEGRADED || s == vd_state::PART_OPTIMAL;
             }
         }
@@ -188,7 +188,9 @@ impl Ddf {
         if sectors <= MIB32 {
             return false;
         }
-        let Some(n) = self.phys_entries().position(|e| view::is_all_ff(&e[..GUID_LEN])) else { return false };
+        let Some(n) = self.phys_entries().position(|e| PhysEntry::new_checked(e).is_some_and(|e| !e.in_use())) else {
+            return false;
+        };
         // xorshift over the shell's random bits: the GUID's tail, then a
         // reference number no other disk has.
         let mut x = disk.random | 1;

@@ -2,9 +2,9 @@
 //! sends to create or kill a volume (VIRT, then VD_CONF records) and the
 //! PHYS record of a disk joining or leaving the container.
 
-use super::super::view::{self, conf, table, virt, PhysEntry, GUID_LEN};
+use super::super::view::{self, conf, table, PhysEntry, VirtEntry, GUID_LEN};
 use super::super::Ddf;
-use super::pd_state;
+use super::{pd_state, vd_state};
 use crate::metadata::UpdateDone;
 use crate::wire::{be16, be32, set_be16};
 
@@ -54,9 +54,11 @@ impl Ddf {
                     return Err("VIRT update of the wrong length");
                 }
                 let e = &payload[table::LEN..];
-                let guid = &e[..GUID_LEN];
-                let existing = self.virt_entries().position(|v| &v[..GUID_LEN] == guid);
-                if e[virt::STATE] == 0x02 {
+                let Some(entry) = VirtEntry::new_checked(e) else { return Err("VIRT update of the wrong length") };
+                let guid = entry.guid();
+                let existing =
+                    self.virt_entries().position(|v| VirtEntry::new_checked(v).is_some_and(|v| v.guid() == guid));
+                if entry.state() == vd_state::DELETED {
                     // Deleted: kill the VD with this GUID.
                     let v = existing.ok_or("no volume with that GUID")?;
                     if active.contains(&(v as u32)) {
@@ -70,8 +72,9 @@ impl Ddf {
                             *x -= 1;
                         }
                     }
-                    let o = Self::virt_off(v as u32);
-                    self.virt[o..o + GUID_LEN].fill(0xFF);
+                    if let Some(mut e) = self.virt_entry_mut(v) {
+                        e.clear_guid();
+                    }
                     let _ = write!(done, "volume {v} deleted");
                 } else {
                     if existing.is_some() {
@@ -79,10 +82,10 @@ impl Ddf {
                     }
                     let v = self
                         .virt_entries()
-                        .position(|x| view::is_all_ff(&x[..GUID_LEN]))
+                        .position(|x| VirtEntry::new_checked(x).is_some_and(|x| !x.in_use()))
                         .ok_or("no free virtual disk entry")?;
-                    let o = Self::virt_off(v as u32);
-                    self.virt[o..o + table::ENTRY].copy_from_slice(e);
+                    let r = view::entry_range(v).ok_or("no free virtual disk entry")?;
+                    self.virt.get_mut(r).ok_or("no free virtual disk entry")?.copy_from_slice(e);
                     let n = be16(&self.virt, table::USED).saturating_add(1);
                     set_be16(&mut self.virt, table::USED, n);
                     let _ = write!(done, "volume {v} added");
@@ -115,7 +118,7 @@ impl Ddf {
                     None => {
                         let v = self
                             .virt_entries()
-                            .position(|x| &x[..GUID_LEN] == guid)
+                            .position(|x| VirtEntry::new_checked(x).is_some_and(|x| x.guid() == guid))
                             .ok_or("VD_CONF for a volume not yet added")?;
                         if self.confs.is_full() {
                             return Err("too many volumes for this build");

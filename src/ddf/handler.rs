@@ -6,7 +6,7 @@
 //! initialised"), so nothing is resumed from a checkpoint: an interrupted
 //! resync or rebuild starts again from zero, as with mdadm.
 
-use super::view::{self, conf, table, PhysEntry, VirtEntry};
+use super::view::{self, conf, table, DiskData, PhysEntry, VirtEntry};
 use super::Ddf;
 use crate::md::DevState;
 use crate::metadata::{
@@ -235,7 +235,10 @@ impl Ddf {
         for n in 0..a.raid_disks.min(MAX_SLOTS as u32) {
             let Some((k, p)) = self.slot_position(c, n) else { break };
             let refnum = be32(&self.confs[c].records[k], conf::PHYS_REFNUM + 4 * p);
-            let present = self.members.iter().any(|m| be32(&m.disk_data, view::disk_data::REFNUM) == refnum);
+            let present = self
+                .members
+                .iter()
+                .any(|m| DiskData::new_checked(&m.disk_data[..]).is_some_and(|d| d.refnum() == refnum));
             if present {
                 continue;
             }

@@ -95,6 +95,54 @@ pub mod conf {
 pub mod disk_data {
     pub const GUID: usize = 0x08;
     pub const REFNUM: usize = 0x20;
+    /// `forced_ref_flag` and `forced_guid_flag`: set when the reference
+    /// number and GUID were made by software, not read from the disk.
+    pub const FORCED_REF: usize = 0x24;
+    pub const FORCED_GUID: usize = 0x25;
+    /// `vendor` (32 bytes, space-padded).
+    pub const VENDOR: core::ops::Range<usize> = 0x26..0x46;
+}
+
+/// A view of a disk's own `disk_data` record.
+pub struct DiskData<T> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> DiskData<T> {
+    /// A view, or `None` if `buf` is shorter than a sector.
+    pub fn new_checked(buf: T) -> Option<DiskData<T>> {
+        (buf.as_ref().len() >= SECTOR).then_some(DiskData { buf })
+    }
+    pub fn refnum(&self) -> u32 {
+        be32(self.buf.as_ref(), disk_data::REFNUM)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> DiskData<T> {
+    fn m(&mut self) -> &mut [u8] {
+        self.buf.as_mut()
+    }
+    pub fn set_magic(&mut self) {
+        set_be32(self.m(), 0, magic::DISK_DATA);
+    }
+    pub fn set_guid(&mut self, guid: &[u8; GUID_LEN]) {
+        self.m()[disk_data::GUID..disk_data::GUID + GUID_LEN].copy_from_slice(guid);
+    }
+    pub fn set_refnum(&mut self, v: u32) {
+        set_be32(self.m(), disk_data::REFNUM, v);
+    }
+    /// Mark the reference number and the GUID as made by software.
+    pub fn set_forced(&mut self) {
+        self.m()[disk_data::FORCED_REF] = 1;
+        self.m()[disk_data::FORCED_GUID] = 1;
+    }
+    /// `vendor`, space-padded (cut to its 32 bytes).
+    pub fn set_vendor(&mut self, v: &[u8]) {
+        let f = &mut self.m()[disk_data::VENDOR];
+        f.fill(b' ');
+        let n = v.len().min(f.len());
+        f[..n].copy_from_slice(&v[..n]);
+    }
 }
 
 /// The bytes of entry `i` of a physical or virtual disk table section
@@ -401,5 +449,23 @@ mod tests {
         assert!(!e.in_use());
         assert_eq!((e.state(), e.init_state()), (0x11, 0x02));
         assert_eq!((b[virt::STATE], b[virt::INIT_STATE]), (0x11, 0x02));
+    }
+
+    #[test]
+    fn disk_data_fields() {
+        assert!(DiskData::new_checked(&[0u8; SECTOR - 1][..]).is_none());
+        let mut b = [0xFFu8; SECTOR];
+        let mut d = DiskData::new_checked(&mut b[..]).unwrap();
+        d.set_magic();
+        d.set_guid(&[3; GUID_LEN]);
+        d.set_refnum(0xA1B2_C3D4);
+        d.set_forced();
+        d.set_vendor(b"Linux");
+        assert_eq!(d.refnum(), 0xA1B2_C3D4);
+        assert_eq!(be32(&b, 0), magic::DISK_DATA);
+        assert_eq!(&b[disk_data::GUID..disk_data::GUID + GUID_LEN], &[3; GUID_LEN]);
+        assert_eq!((b[disk_data::FORCED_REF], b[disk_data::FORCED_GUID]), (1, 1));
+        assert_eq!(&b[disk_data::VENDOR], b"Linux                           ");
+        assert_eq!(b[disk_data::VENDOR.end], 0xFF, "nothing past the vendor field");
     }
 }

@@ -2,7 +2,7 @@
 //! for a degraded virtual disk, their place in its records, and every
 //! disk's VD list and type that follow.
 
-use super::super::view::{self, conf, table, PhysEntry, Spare, GUID_LEN};
+use super::super::view::{self, conf, table, DiskData, PhysEntry, Spare, GUID_LEN};
 use super::super::Ddf;
 use super::{pd_state, pd_type, vd_state, DDF_EPOCH, TRANSITION};
 use crate::md::DevState;
@@ -22,7 +22,7 @@ impl Ddf {
     }
 
     fn refnum_of(m: &super::super::Member) -> u32 {
-        be32(&m.disk_data, view::disk_data::REFNUM)
+        DiskData::new_checked(&m.disk_data[..]).map_or(0xFFFF_FFFF, |d| d.refnum())
     }
 
     /// Start of the LBA offsets in a configuration record.
@@ -201,7 +201,6 @@ impl Ddf {
             x
         };
         let mut data = [0xFFu8; view::SECTOR];
-        set_be32(&mut data, 0, super::view::magic::DISK_DATA);
         let mut guid = [0u8; GUID_LEN];
         guid[..8].copy_from_slice(b"Linux-MD");
         let (y, mo, d) = civil_date(u64::from(self.now) + DDF_EPOCH);
@@ -218,12 +217,13 @@ impl Ddf {
                 break r;
             }
         };
-        data[view::disk_data::GUID..view::disk_data::GUID + GUID_LEN].copy_from_slice(&guid);
-        set_be32(&mut data, view::disk_data::REFNUM, refnum);
-        data[0x24] = 1; // forced_ref
-        data[0x25] = 1; // forced_guid
-        data[0x26..0x46].fill(b' ');
-        data[0x26..0x2B].copy_from_slice(b"Linux");
+        if let Some(mut dd) = DiskData::new_checked(&mut data[..]) {
+            dd.set_magic();
+            dd.set_guid(&guid);
+            dd.set_refnum(refnum);
+            dd.set_forced();
+            dd.set_vendor(b"Linux");
+        }
         // The LBAs: the first member's distance from the end, else mdadm's defaults.
         let lba = |old: Option<(u64, u64)>, default: u64| match old {
             Some((osz, olba)) if olba < osz && sectors > osz - olba => sectors - (osz - olba),

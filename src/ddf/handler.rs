@@ -6,7 +6,7 @@
 //! initialised"), so nothing is resumed from a checkpoint: an interrupted
 //! resync or rebuild starts again from zero, as with mdadm.
 
-use super::view::{self, conf, table, DiskData, PhysEntry, VirtEntry};
+use super::view::{self, table, DiskData, PhysEntry, VdConfig, VirtEntry};
 use super::Ddf;
 use crate::md::DevState;
 use crate::metadata::{
@@ -79,6 +79,17 @@ impl Ddf {
         usize::from(be16(&self.header, view::header::MPPE))
     }
 
+    /// `rec` as a configuration record of this container's layout.
+    fn conf_view<'a>(&self, rec: &'a [u8]) -> Option<VdConfig<&'a [u8]>> {
+        VdConfig::new_checked(rec, self.mppe())
+    }
+
+    /// Record `k` of configuration `c`, to change.
+    fn conf_view_mut(&mut self, c: usize, k: usize) -> Option<VdConfig<&mut [u8]>> {
+        let mppe = self.mppe();
+        VdConfig::new_checked(&mut self.confs.get_mut(c)?.records.get_mut(k)?[..], mppe)
+    }
+
     /// The configuration (index into `confs`) of VD number `inst`.
     pub(crate) fn conf_of(&self, inst: u32) -> Option<usize> {
         self.confs.iter().position(|c| c.vcnum == Some(inst as usize))
@@ -124,20 +135,24 @@ impl Ddf {
 
     /// The position in `rec` of its `n`-th member (unused positions skipped).
     fn index_in_bvd(&self, rec: &[u8], n: usize) -> Option<usize> {
-        let count = usize::from(be16(rec, conf::PRIM_ELMNT_COUNT));
-        (0..self.mppe()).filter(|&p| be32(rec, conf::PHYS_REFNUM + 4 * p) != 0xFFFF_FFFF).take(count).nth(n)
+        let r = self.conf_view(rec)?;
+        let count = usize::from(r.prim_elmnt_count());
+        (0..self.mppe()).filter(|&p| r.phys_refnum(p).is_some_and(|x| x != 0xFFFF_FFFF)).take(count).nth(n)
     }
 
     /// The record (BVD) and position of md slot `n` of configuration `c`.
     pub(crate) fn slot_position(&self, c: usize, n: u32) -> Option<(usize, usize)> {
         let vc = &self.confs[c];
-        let first = &vc.records[0];
-        let prim = usize::from(be16(first, conf::PRIM_ELMNT_COUNT)).max(1);
-        let (k, within) = if first[conf::SEC_ELMNT_COUNT] <= 1 {
+        let first = self.conf_view(&vc.records[0])?;
+        let prim = usize::from(first.prim_elmnt_count()).max(1);
+        let (k, within) = if first.sec_elmnt_count() <= 1 {
             (0, n as usize)
         } else {
             let bvd = n as usize / prim;
-            let k = vc.records.iter().position(|r| usize::from(r[conf::SEC_ELMNT_SEQ]) == bvd)?;
+            let k = vc
+                .records
+                .iter()
+                .position(|r| self.conf_view(r).is_some_and(|r| usize::from(r.sec_elmnt_seq()) == bvd))?;
             (k, n as usize % prim)
         };
         Some((k, self.index_in_bvd(&vc.records[k], within)?))
@@ -145,13 +160,15 @@ impl Ddf {
 
     /// The state one BVD's members give it.
     fn bvd_state(&self, rec: &[u8]) -> u8 {
-        let n = usize::from(be16(rec, conf::PRIM_ELMNT_COUNT));
+        let Some(r) = self.conf_view(rec) else { return vd_state::FAILED };
+        let n = usize::from(r.prim_elmnt_count());
         let mut working = 0;
         let mut avail: ArrayVec<bool, MAX_SLOTS> = ArrayVec::new();
         for i in 0..n.min(MAX_SLOTS) {
             let ok = self
                 .index_in_bvd(rec, i)
-                .and_then(|p| self.find_phys(be32(rec, conf::PHYS_REFNUM + 4 * p)))
+                .and_then(|p| r.phys_refnum(p))
+                .and_then(|x| self.find_phys(x))
                 .map(|pd| {
                     self.pd_state(pd) & (pd_state::ONLINE | pd_state::FAILED | pd_state::REBUILDING) == pd_state::ONLINE
                 })
@@ -162,7 +179,7 @@ impl Ddf {
         if working == n {
             return vd_state::OPTIMAL;
         }
-        match rec[conf::PRL] {
+        match r.prl() {
             prl::RAID0 | prl::CONCAT | prl::JBOD => vd_state::FAILED,
             prl::RAID1 if working == 0 => vd_state::FAILED,
             prl::RAID1 if working >= 2 => vd_state::PART_OPTIMAL,
@@ -180,7 +197,7 @@ impl Ddf {
     /// The state of a whole VD (its BVDs folded by the secondary level).
     fn svd_state(&self, c: usize) -> u8 {
         let vc = &self.confs[c];
-        let srl = vc.records[0][conf::SRL];
+        let srl = self.conf_view(&vc.records[0]).map_or(0, |r| r.srl());
         let mut state = self.bvd_state(&vc.records[0]);
         for r in vc.records.iter().skip(1) {
             let other = self.bvd_state(r);
@@ -206,11 +223,11 @@ impl Ddf {
     /// Something changed: the header's sequence number advances once per
     /// write; a changed configuration record gets a new seqnum and time.
     fn touch(&mut self, record: Option<(usize, usize)>) {
-        if let Some((c, k)) = record {
-            let r = &mut self.confs[c].records[k];
-            set_be32(r, conf::TIMESTAMP, self.now);
-            let s = be32(r, conf::SEQNUM).wrapping_add(1);
-            set_be32(r, conf::SEQNUM, s);
+        let now = self.now;
+        if let Some(mut r) = record.and_then(|(c, k)| self.conf_view_mut(c, k)) {
+            r.set_timestamp(now);
+            let s = r.seqnum().wrapping_add(1);
+            r.set_seqnum(s);
         }
         if !self.pending {
             self.pending = true;
@@ -234,7 +251,9 @@ impl Ddf {
     fn handle_missing(&mut self, a: &mut ArrayCtx, c: usize) {
         for n in 0..a.raid_disks.min(MAX_SLOTS as u32) {
             let Some((k, p)) = self.slot_position(c, n) else { break };
-            let refnum = be32(&self.confs[c].records[k], conf::PHYS_REFNUM + 4 * p);
+            let Some(refnum) = self.conf_view(&self.confs[c].records[k]).and_then(|r| r.phys_refnum(p)) else {
+                continue;
+            };
             let present = self
                 .members
                 .iter()
@@ -246,7 +265,9 @@ impl Ddf {
                 let st = self.pd_state(pd);
                 if st & pd_state::ONLINE != 0 {
                     self.set_pd_state(pd, (st & !pd_state::ONLINE) | pd_state::FAILED | pd_state::MISSING);
-                    set_be32(&mut self.confs[c].records[k], conf::PHYS_REFNUM + 4 * p, 0);
+                    if let Some(mut r) = self.conf_view_mut(c, k) {
+                        r.set_phys_refnum(p, 0);
+                    }
                     self.touch(Some((c, k)));
                 }
             }
@@ -320,7 +341,7 @@ impl Metadata for Ddf {
         let Some((k, p)) = self.slot_position(c, slot) else { return };
         let Some(dev) = a.slots.iter().find(|s| s.slot == slot).map(|s| s.dev) else { return };
         let Some(pdnum) = self.members.iter().find(|m| m.dev == dev).and_then(|m| m.pdnum) else { return };
-        let refnum = be32(&self.confs[c].records[k], conf::PHYS_REFNUM + 4 * p);
+        let Some(refnum) = self.conf_view(&self.confs[c].records[k]).and_then(|r| r.phys_refnum(p)) else { return };
         let mut changed = false;
         if self.find_phys(refnum) == Some(pdnum) {
             let old = self.pd_state(pdnum);

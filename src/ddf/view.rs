@@ -91,6 +91,99 @@ pub mod conf {
     pub const PHYS_REFNUM: usize = 0x200;
 }
 
+/// A view of a VD configuration record (`vd_config`): the fixed part, then
+/// the reference numbers (u32) of `mppe` member positions, then their
+/// start LBAs (u64). `mppe` 0 views the fixed part alone.
+pub struct VdConfig<T> {
+    buf: T,
+    mppe: usize,
+}
+
+impl<T: AsRef<[u8]>> VdConfig<T> {
+    /// Bytes of a record with `mppe` member positions (`None` on overflow).
+    pub fn len_for(mppe: usize) -> Option<usize> {
+        mppe.checked_mul(12)?.checked_add(conf::PHYS_REFNUM)
+    }
+    /// The bytes of both member arrays (reference numbers, then LBAs).
+    pub fn arrays(mppe: usize) -> Option<core::ops::Range<usize>> {
+        Some(conf::PHYS_REFNUM..Self::len_for(mppe)?)
+    }
+    /// A view, or `None` if `buf` cannot hold the record with `mppe` positions.
+    pub fn new_checked(buf: T, mppe: usize) -> Option<VdConfig<T>> {
+        (buf.as_ref().len() >= Self::len_for(mppe)?).then_some(VdConfig { buf, mppe })
+    }
+    fn b(&self) -> &[u8] {
+        self.buf.as_ref()
+    }
+    pub fn guid(&self) -> &[u8] {
+        &self.b()[conf::GUID..conf::GUID + GUID_LEN]
+    }
+    pub fn seqnum(&self) -> u32 {
+        be32(self.b(), conf::SEQNUM)
+    }
+    /// Members of this BVD.
+    pub fn prim_elmnt_count(&self) -> u16 {
+        be16(self.b(), conf::PRIM_ELMNT_COUNT)
+    }
+    /// Primary RAID level.
+    pub fn prl(&self) -> u8 {
+        self.b()[conf::PRL]
+    }
+    /// BVDs of the VD (0 or 1: no secondary level).
+    pub fn sec_elmnt_count(&self) -> u8 {
+        self.b()[conf::SEC_ELMNT_COUNT]
+    }
+    /// This BVD's place among them.
+    pub fn sec_elmnt_seq(&self) -> u8 {
+        self.b()[conf::SEC_ELMNT_SEQ]
+    }
+    /// Secondary RAID level.
+    pub fn srl(&self) -> u8 {
+        self.b()[conf::SRL]
+    }
+    /// Sectors each member gives the VD.
+    pub fn blocks(&self) -> u64 {
+        be64(self.b(), conf::BLOCKS)
+    }
+    /// The reference number of the disk at position `p` (`None` past `mppe`).
+    pub fn phys_refnum(&self, p: usize) -> Option<u32> {
+        (p < self.mppe).then(|| be32(self.b(), conf::PHYS_REFNUM + 4 * p))
+    }
+    /// Where the VD's data starts on the disk at position `p`.
+    pub fn lba(&self, p: usize) -> Option<u64> {
+        (p < self.mppe).then(|| be64(self.b(), conf::PHYS_REFNUM + 4 * self.mppe + 8 * p))
+    }
+    /// The position of the disk with `refnum`, if it is a member here.
+    pub fn position_of(&self, refnum: u32) -> Option<usize> {
+        (0..self.mppe).find(|&p| self.phys_refnum(p) == Some(refnum))
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> VdConfig<T> {
+    fn m(&mut self) -> &mut [u8] {
+        self.buf.as_mut()
+    }
+    pub fn set_timestamp(&mut self, v: u32) {
+        set_be32(self.m(), conf::TIMESTAMP, v);
+    }
+    pub fn set_seqnum(&mut self, v: u32) {
+        set_be32(self.m(), conf::SEQNUM, v);
+    }
+    /// Set the reference number at position `p` (nothing past `mppe`).
+    pub fn set_phys_refnum(&mut self, p: usize, v: u32) {
+        if p < self.mppe {
+            set_be32(self.m(), conf::PHYS_REFNUM + 4 * p, v);
+        }
+    }
+    /// Set the start LBA at position `p` (nothing past `mppe`).
+    pub fn set_lba(&mut self, p: usize, v: u64) {
+        if p < self.mppe {
+            let o = conf::PHYS_REFNUM + 4 * self.mppe + 8 * p;
+            set_be64(self.m(), o, v);
+        }
+    }
+}
+
 /// `disk_data` (512 bytes, one per disk).
 pub mod disk_data {
     pub const GUID: usize = 0x08;
@@ -393,79 +486,4 @@ pub fn stored_and_computed(buf: &[u8]) -> Option<(u32, u32)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::set_be16;
-
-    #[test]
-    fn spare_record_lists_only_the_guids_inside_it() {
-        assert!(Spare::new_checked(&[0u8; spare::ENTRIES - 1][..]).is_none());
-        let mut r = [0u8; 0x80];
-        r[spare::TYPE] = spare::DEDICATED;
-        // Four entries claimed, room for three (the third one's GUID fits).
-        set_be16(&mut r, spare::POPULATED, 4);
-        for j in 0..3 {
-            r[spare::ENTRIES + spare::ENTRY * j] = j as u8 + 1;
-        }
-        let s = Spare::new_checked(&r[..]).unwrap();
-        assert!(s.dedicated());
-        let firsts: Vec<u8> = s.vd_guids().map(|g| g[0]).collect();
-        assert_eq!(firsts, [1, 2, 3]);
-        r[spare::TYPE] = 0;
-        assert!(!Spare::new_checked(&r[..]).unwrap().dedicated());
-    }
-
-    #[test]
-    fn phys_entry_fields_and_bounds() {
-        assert_eq!(entry_range(0), Some(table::LEN..table::LEN + table::ENTRY));
-        assert_eq!(entry_range(usize::MAX), None);
-        assert!(PhysEntry::new_checked(&[0u8; table::ENTRY - 1][..]).is_none());
-        let mut b = [0u8; table::ENTRY];
-        let mut e = PhysEntry::new_checked(&mut b[..]).unwrap();
-        e.clear_guid();
-        assert!(!e.in_use());
-        e.set_guid(&[7; GUID_LEN]);
-        e.set_refnum(0x0102_0304);
-        e.set_kind(0x05);
-        e.set_state(0x01);
-        e.set_config_size(1 << 40);
-        e.set_path(b"a path longer than the eighteen bytes");
-        assert!(e.in_use());
-        assert_eq!((e.refnum(), e.kind(), e.state(), e.config_size()), (0x0102_0304, 0x05, 0x01, 1 << 40));
-        assert_eq!(&b[phys::REFNUM..phys::REFNUM + 4], &[1, 2, 3, 4], "big-endian");
-        assert_eq!(&b[phys::PATH], b"a path longer than");
-        assert!(b[phys::PAD].iter().all(|&c| c == 0xFF));
-    }
-
-    #[test]
-    fn virt_entry_fields() {
-        assert!(VirtEntry::new_checked(&[0u8; table::ENTRY - 1][..]).is_none());
-        let mut b = [0u8; table::ENTRY];
-        let mut e = VirtEntry::new_checked(&mut b[..]).unwrap();
-        assert!(e.in_use());
-        e.set_state(0x11);
-        e.set_init_state(0x02);
-        e.clear_guid();
-        assert!(!e.in_use());
-        assert_eq!((e.state(), e.init_state()), (0x11, 0x02));
-        assert_eq!((b[virt::STATE], b[virt::INIT_STATE]), (0x11, 0x02));
-    }
-
-    #[test]
-    fn disk_data_fields() {
-        assert!(DiskData::new_checked(&[0u8; SECTOR - 1][..]).is_none());
-        let mut b = [0xFFu8; SECTOR];
-        let mut d = DiskData::new_checked(&mut b[..]).unwrap();
-        d.set_magic();
-        d.set_guid(&[3; GUID_LEN]);
-        d.set_refnum(0xA1B2_C3D4);
-        d.set_forced();
-        d.set_vendor(b"Linux");
-        assert_eq!(d.refnum(), 0xA1B2_C3D4);
-        assert_eq!(be32(&b, 0), magic::DISK_DATA);
-        assert_eq!(&b[disk_data::GUID..disk_data::GUID + GUID_LEN], &[3; GUID_LEN]);
-        assert_eq!((b[disk_data::FORCED_REF], b[disk_data::FORCED_GUID]), (1, 1));
-        assert_eq!(&b[disk_data::VENDOR], b"Linux                           ");
-        assert_eq!(b[disk_data::VENDOR.end], 0xFF, "nothing past the vendor field");
-    }
-}
+mod tests;

@@ -2,12 +2,12 @@
 //! for a degraded virtual disk, their place in its records, and every
 //! disk's VD list and type that follow.
 
-use super::super::view::{self, conf, table, DiskData, PhysEntry, Spare, GUID_LEN};
+use super::super::view::{self, table, DiskData, PhysEntry, Spare, GUID_LEN};
 use super::super::Ddf;
 use super::{pd_state, pd_type, vd_state, DDF_EPOCH, TRANSITION};
 use crate::md::DevState;
 use crate::metadata::{ArrayCtx, NewDisk, NewMember, MAX_SLOTS};
-use crate::wire::{be16, be32, set_be16, set_be32};
+use crate::wire::{be16, set_be16};
 use arrayvec::ArrayVec;
 
 impl Ddf {
@@ -25,14 +25,9 @@ impl Ddf {
         DiskData::new_checked(&m.disk_data[..]).map_or(0xFFFF_FFFF, |d| d.refnum())
     }
 
-    /// Start of the LBA offsets in a configuration record.
-    pub(super) fn lba_base(&self) -> usize {
-        conf::PHYS_REFNUM + 4 * self.mppe()
-    }
-
     /// The position of `refnum` in record `rec`, if it is a member there.
     fn position_of(&self, rec: &[u8], refnum: u32) -> Option<usize> {
-        (0..self.mppe()).find(|&p| be32(rec, conf::PHYS_REFNUM + 4 * p) == refnum)
+        self.conf_view(rec)?.position_of(refnum)
     }
 
     /// Where disk `m` has room for `size` sectors: the first gap between
@@ -46,9 +41,9 @@ impl Ddf {
         let mut used: ArrayVec<(u64, u64), { super::super::MAX_VDS * super::super::MAX_BVDS }> = ArrayVec::new();
         for vc in &self.confs {
             for r in &vc.records {
-                if let Some(p) = self.position_of(r, refnum) {
-                    let start = crate::wire::be64(r, self.lba_base() + 8 * p);
-                    let _ = used.try_push((start, crate::wire::be64(r, conf::BLOCKS)));
+                let Some(r) = self.conf_view(r) else { continue };
+                if let Some(start) = r.position_of(refnum).and_then(|p| r.lba(p)) {
+                    let _ = used.try_push((start, r.blocks()));
                 }
             }
         }
@@ -322,13 +317,16 @@ impl Ddf {
     /// disk's VD list and type follow (mdadm's configuration update).
     pub(super) fn place_rebuilt(&mut self, a: &ArrayCtx, added: &[NewMember]) {
         let Some(c) = self.conf_of(a.inst) else { return };
-        let prim = usize::from(be16(&self.confs[c].records[0], conf::PRIM_ELMNT_COUNT)).max(1);
-        let svd = self.confs[c].records[0][conf::SEC_ELMNT_COUNT] > 1;
-        let lba = self.lba_base();
+        let Some(first) = self.conf_view(&self.confs[c].records[0]) else { return };
+        let prim = usize::from(first.prim_elmnt_count()).max(1);
+        let svd = first.sec_elmnt_count() > 1;
         for n in added {
             let (bvd, pos) = (n.slot as usize / prim, n.slot as usize % prim);
             let k = if svd {
-                self.confs[c].records.iter().position(|r| usize::from(r[conf::SEC_ELMNT_SEQ]) == bvd)
+                self.confs[c]
+                    .records
+                    .iter()
+                    .position(|r| self.conf_view(r).is_some_and(|r| usize::from(r.sec_elmnt_seq()) == bvd))
             } else {
                 Some(0)
             };
@@ -339,9 +337,10 @@ impl Ddf {
                 continue;
             }
             let Some(refnum) = self.phys_entry(pd).map(|e| e.refnum()) else { continue };
-            let r = &mut self.confs[c].records[k];
-            set_be32(r, conf::PHYS_REFNUM + 4 * pos, refnum);
-            crate::wire::set_be64(r, lba + 8 * pos, n.data_offset);
+            if let Some(mut r) = self.conf_view_mut(c, k) {
+                r.set_phys_refnum(pos, refnum);
+                r.set_lba(pos, n.data_offset);
+            }
         }
         self.members_changed();
     }

@@ -2,7 +2,7 @@
 //! sends to create or kill a volume (VIRT, then VD_CONF records) and the
 //! PHYS record of a disk joining or leaving the container.
 
-use super::super::view::{self, conf, table, PhysEntry, VirtEntry, GUID_LEN};
+use super::super::view::{self, table, PhysEntry, VdConfig, VirtEntry};
 use super::super::Ddf;
 use super::{pd_state, vd_state};
 use crate::metadata::UpdateDone;
@@ -94,21 +94,28 @@ impl Ddf {
             }
             conf_magic if conf_magic == view::magic::VD_CONF => {
                 let rec_len = usize::from(be16(&self.header, view::header::CONFIG_RECORD_LEN)) * view::SECTOR;
-                if payload.len() < conf::PHYS_REFNUM || rec_len < self.lba_base() + 8 * self.mppe() {
+                // The fixed part of the first record, and where the member
+                // arrays of a record of this container end.
+                let (Some(head), Some(arrays)) =
+                    (VdConfig::new_checked(payload, 0), VdConfig::<&[u8]>::arrays(self.mppe()))
+                else {
+                    return Err("VD_CONF update too short");
+                };
+                if rec_len < arrays.end {
                     return Err("VD_CONF update too short");
                 }
-                let nsec = usize::from(payload[conf::SEC_ELMNT_COUNT]).max(1);
+                let nsec = usize::from(head.sec_elmnt_count()).max(1);
                 if payload.len() != rec_len * nsec || nsec > crate::ddf::MAX_BVDS {
                     return Err("VD_CONF update of the wrong length");
                 }
-                let guid = &payload[conf::GUID..conf::GUID + GUID_LEN];
-                let arrays = conf::PHYS_REFNUM..self.lba_base() + 8 * self.mppe();
+                let guid = head.guid();
+                let seq_of = |r: &[u8]| VdConfig::new_checked(r, 0).map(|v| v.sec_elmnt_seq());
                 match self.confs.iter().position(|c| c.guid() == guid) {
                     Some(c) => {
                         // Known VD: only the member positions change.
                         for r in self.confs[c].records.iter_mut() {
-                            let seq = r[conf::SEC_ELMNT_SEQ];
-                            let Some(u) = payload.chunks_exact(rec_len).find(|u| u[conf::SEC_ELMNT_SEQ] == seq) else {
+                            let Some(seq) = seq_of(r) else { continue };
+                            let Some(u) = payload.chunks_exact(rec_len).find(|u| seq_of(u) == Some(seq)) else {
                                 continue;
                             };
                             r[arrays.clone()].copy_from_slice(&u[arrays.clone()]);

@@ -5,6 +5,10 @@
 //! DDF records no resync or rebuild position (only "not / partly / fully
 //! initialised"), so nothing is resumed from a checkpoint: an interrupted
 //! resync or rebuild starts again from zero, as with mdadm.
+//!
+//! Spare activation (new disks, the choice of spares and their place in the
+//! records) is in `spare.rs`; the updates mdadm sends, in `update.rs`. Every
+//! record is read and written through the typed views of `super::view`.
 
 use super::view::{self, table, DiskData, PhysEntry, VdConfig, VirtEntry};
 use super::Ddf;

@@ -3,8 +3,9 @@
 //! choosing the authoritative one, merging the per-disk configuration
 //! records, and rendering each disk's metadata back.
 //!
-//! This is the codec; monitoring DDF containers (the handler decisions)
-//! builds on it. Sections are held in buffers sized once at load time.
+//! This is the codec (`load.rs`, `render.rs`, byte views in `view.rs`);
+//! monitoring DDF containers (the handler decisions, `handler.rs`) builds
+//! on it. Sections are held in buffers sized once at load time.
 
 pub mod crc;
 mod handler;

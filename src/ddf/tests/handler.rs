@@ -113,7 +113,7 @@ fn a_failed_disk_degrades_every_volume_on_it() {
     // disks 0 and 1) fails only if that disk was its other member.
     let mut ddf = ddf;
     let mut r5 = ctx(&ddf, 1, 5, 3);
-    let other = r5.slots.iter().find(|s| s.dev != dev).unwrap().clone();
+    let other = *r5.slots.iter().find(|s| s.dev != dev).unwrap();
     ddf.set_disk(&mut r5, other.slot, DevState(DevState::FAULTY));
     assert_eq!(state(&ddf, 1), vd_state::FAILED);
 }

@@ -56,6 +56,7 @@ vmgroup protocol tests/vm/scenarios/protocol.sh
 vmgroup takeover tests/vm/scenarios/takeover.sh
 vmgroup ddf tests/vm/scenarios/ddf.sh
 vmgroup badblocks tests/vm/scenarios/badblocks.sh
+vmgroup sect4k tests/vm/scenarios/sect4k.sh
 VM_SYSTEMD=1 vmgroup systemd tests/vm/scenarios/systemd.sh
 # Kernel 6.12 (Debian's bookworm-backports): the rebuild group again (the
 # full matrix is tests/matrix.sh).

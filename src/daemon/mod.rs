@@ -114,6 +114,9 @@ fn log_notes(devnm: &str, disks: &[Disk], notes: &[LoadNote]) {
                 warn!("{devnm}: {} belongs to another container (family {family:#x}); ignored", name(*dev))
             }
             LoadNote::Unknown { dev } => warn!("{devnm}: {} is not described by the metadata; ignored", name(*dev)),
+            LoadNote::SectorSize { dev, size } => {
+                warn!("{devnm}: {} has {size}-byte sectors, unlike the other members; ignored", name(*dev))
+            }
         }
     }
 }

@@ -305,6 +305,11 @@ impl Metadata for Imsm {
         let Some(m) = self.members.get(i) else {
             return out;
         };
+        // The image is in the container's sector units: never write it to a
+        // disk of another sector size (such a disk is not adopted).
+        if geom.sector_size != self.sector_size {
+            return out;
+        }
         let ss = geom.sector_size as usize;
         let d = geom.size_bytes;
         let mut spare = [0u8; header::LEN + view::disk::LEN];

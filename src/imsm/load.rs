@@ -3,13 +3,13 @@
 
 use super::view::{self, checksum, header, ord_to_idx, Dev};
 use super::*;
-use crate::wire::le32;
+use crate::wire::{le32, set_le32};
 
 /// Parse and verify one copy of the MPB from the end of a disk.
 pub(super) fn read_copy(src: &mut dyn DiskSource, i: usize, out: &mut Vec<u8>) -> Result<(), CopyError> {
     let info = src.info(i);
     let ss = info.geom.sector_size;
-    if ss != 512 {
+    if !sector::SIZES.contains(&ss) {
         return Err(CopyError::SectorSize(ss));
     }
     let ss = ss as u64;
@@ -44,7 +44,22 @@ pub(super) fn read_copy(src: &mut dyn DiskSource, i: usize, out: &mut Vec<u8>) -
     }
     out.truncate(size as usize);
     validate_tables(out)?;
+    clear_unused_hi(out);
+    if ss == 4096 {
+        sector::from_4k(out)?;
+    }
     Ok(())
+}
+
+/// Only 2TB_DISK containers use the high halves of disk sizes: clear them
+/// in the others (before any scaling, which may legitimately set them).
+fn clear_unused_hi(mpb: &mut [u8]) {
+    if le32(mpb, header::ATTRIBUTES) & 0x0400_0000 == 0 {
+        for i in 0..usize::from(mpb[header::NUM_DISKS]) {
+            let o = header::LEN + view::disk::LEN * i;
+            set_le32(&mut mpb[o..o + view::disk::LEN], view::disk::TOTAL_BLOCKS_HI, 0);
+        }
+    }
 }
 
 /// Check that the disk table, volume records and bbm log fit in the MPB.
@@ -175,10 +190,16 @@ impl Imsm {
             return Err(LoadError::NoUsableCopy);
         };
         let mpb = copies[champ].clone().unwrap_or_default();
-        let mut im = Box::new(Imsm::from_mpb(&mpb).map_err(|_| LoadError::TooLarge)?);
+        let mut im = Box::new(Imsm::from_copy(&mpb).map_err(|_| LoadError::TooLarge)?);
+        // Every member shares the sector size of the disk whose copy won.
+        im.sector_size = src.info(champ).geom.sector_size;
         // Adopt the disks.
         for i in 0..n {
             let info = src.info(i);
+            if info.geom.sector_size != im.sector_size {
+                notes.push(LoadNote::SectorSize { dev: info.dev, size: info.geom.sector_size });
+                continue;
+            }
             let copy = copies[i].as_deref();
             if let Some(c) = copy {
                 if num_devs(c) > 0 && family(c) != family(&mpb) {
@@ -218,8 +239,20 @@ impl Imsm {
         Ok(im)
     }
 
-    /// Build the model from one verified MPB (no disks adopted yet).
+    /// Build the model from one verified MPB in 512-byte units, as stored
+    /// on a 512-byte-sector disk (no disks adopted yet).
     pub fn from_mpb(mpb: &[u8]) -> Result<Imsm, CopyError> {
+        validate_tables(mpb)?;
+        let mut m = [0u8; MPB_MAX];
+        let n = mpb.len().min(MPB_MAX);
+        m[..n].copy_from_slice(&mpb[..n]);
+        clear_unused_hi(&mut m[..n]);
+        Imsm::from_copy(&m[..n])
+    }
+
+    /// Build the model from a copy as `read_copy` leaves it (verified,
+    /// unused high halves cleared, in 512-byte units).
+    fn from_copy(mpb: &[u8]) -> Result<Imsm, CopyError> {
         validate_tables(mpb)?;
         let mut im = Imsm {
             header: [0; header::LEN],
@@ -229,6 +262,7 @@ impl Imsm {
             members: ArrayVec::new(),
             pending: 0,
             image: ArrayVec::new(),
+            sector_size: 512,
         };
         im.header.copy_from_slice(&mpb[..header::LEN]);
         let nd = usize::from(mpb[header::NUM_DISKS]);
@@ -248,12 +282,6 @@ impl Imsm {
         let bbm = le32(mpb, header::BBM_LOG_SIZE) as usize;
         if bbm > 0 {
             im.bbm.try_extend_from_slice(&mpb[mpb.len() - bbm..]).map_err(|_| CopyError::Malformed("bbm"))?;
-        }
-        // Only 2TB_DISK containers use the high halves of disk sizes.
-        if le32(&im.header, header::ATTRIBUTES) & 0x0400_0000 == 0 {
-            for r in im.table.iter_mut() {
-                set_le32(r, view::disk::TOTAL_BLOCKS_HI, 0);
-            }
         }
         Ok(im)
     }

@@ -59,7 +59,8 @@ pub enum CopyError {
     BadChecksum { stored: u32, computed: u32 },
     /// The tables do not fit the size the header claims, or exceed our limits.
     Malformed(&'static str),
-    /// 4K-sector disks are not supported yet.
+    /// The logical sector size is neither 512 nor 4096 bytes, or differs
+    /// from the container's.
     SectorSize(u32),
 }
 
@@ -110,6 +111,9 @@ pub enum LoadNote {
     Foreign { dev: DevT, family: u32 },
     /// Disk `dev` is not in the metadata and holds no spare record: ignored.
     Unknown { dev: DevT },
+    /// Disk `dev`'s logical sector size (`size`) differs from the other
+    /// members': not used.
+    SectorSize { dev: DevT, size: u32 },
 }
 
 /// One present disk of the container.
@@ -153,8 +157,11 @@ pub struct Imsm {
     bbm: ArrayVec<u8, BBM_MAX>,
     members: ArrayVec<Member, MAX_DISKS>,
     pending: u32,
-    /// The MPB frozen by `begin_write`.
+    /// The MPB frozen by `begin_write`, in the disks' sector units.
     image: ArrayVec<u8, MPB_MAX>,
+    /// The members' logical sector size (512 or 4096); the model is in
+    /// 512-byte units whatever it is.
+    sector_size: u32,
 }
 
 mod apply;
@@ -163,6 +170,7 @@ mod bounds;
 mod handler;
 mod load;
 mod reshape;
+pub mod sector;
 mod spare;
 mod state;
 mod takeover;
@@ -182,6 +190,11 @@ impl Imsm {
     /// A read-only view of volume `inst`.
     pub fn volume(&self, inst: usize) -> Option<Dev<&[u8]>> {
         self.devs.get(inst).map(|d| d.view())
+    }
+
+    /// The members' logical sector size in bytes.
+    pub fn sector_size(&self) -> u32 {
+        self.sector_size
     }
 
     pub fn family_num(&self) -> u32 {
@@ -216,6 +229,9 @@ impl Imsm {
         set_le32(img, header::BBM_LOG_SIZE, if has_bbm { self.bbm.len() as u32 } else { 0 });
         let size = img.len() as u32;
         set_le32(img, header::MPB_SIZE, size);
+        if self.sector_size == 4096 {
+            sector::to_4k(img);
+        }
         set_le32(img, header::CHECK_SUM, 0);
         let sum = checksum(img, size as usize);
         set_le32(img, header::CHECK_SUM, sum);
@@ -241,6 +257,9 @@ impl Imsm {
         out[header::NUM_DISKS] = 1;
         let mut rec = m.record;
         set_le32(&mut rec, view::disk::STATUS, view::disk::SPARE);
+        if self.sector_size == 4096 {
+            sector::record_to_4k(&mut rec);
+        }
         out[header::LEN..len].copy_from_slice(&rec);
         // A spare's family is its own: the checksum before the family is set.
         let family = checksum(out, len);

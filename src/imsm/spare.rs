@@ -21,7 +21,7 @@ fn total_blocks(record: &[u8; view::disk::LEN]) -> u64 {
 impl Imsm {
     /// Record a disk that joined the container as a spare.
     pub(super) fn add_spare(&mut self, disk: NewDisk) -> bool {
-        if self.members.iter().any(|m| m.dev == disk.dev) {
+        if self.members.iter().any(|m| m.dev == disk.dev) || disk.geom.sector_size != self.sector_size {
             return false;
         }
         let mut record = [0u8; view::disk::LEN];

@@ -175,7 +175,7 @@ impl Imsm {
             return Err(LoadError::NoUsableCopy);
         };
         let mpb = copies[champ].clone().unwrap_or_default();
-        let mut im = Box::new(Imsm::from_mpb(&mpb).map_err(|_| LoadError::TooLarge)?);
+        let mut im = Imsm::from_mpb_boxed(&mpb).map_err(|_| LoadError::TooLarge)?;
         // Adopt the disks.
         for i in 0..n {
             let info = src.info(i);
@@ -220,8 +220,14 @@ impl Imsm {
 
     /// Build the model from one verified MPB (no disks adopted yet).
     pub fn from_mpb(mpb: &[u8]) -> Result<Imsm, CopyError> {
+        Self::from_mpb_boxed(mpb).map(|b| *b)
+    }
+
+    /// As [`Imsm::from_mpb`], built in place on the heap: the model (tens of
+    /// KiB) never sits on the stack, whose deepest point stays locked.
+    pub fn from_mpb_boxed(mpb: &[u8]) -> Result<Box<Imsm>, CopyError> {
         validate_tables(mpb)?;
-        let mut im = Imsm {
+        let mut im = Box::new(Imsm {
             header: [0; header::LEN],
             table: ArrayVec::new(),
             devs: ArrayVec::new(),
@@ -229,7 +235,7 @@ impl Imsm {
             members: ArrayVec::new(),
             pending: 0,
             image: ArrayVec::new(),
-        };
+        });
         im.header.copy_from_slice(&mpb[..header::LEN]);
         let nd = usize::from(mpb[header::NUM_DISKS]);
         for i in 0..nd {

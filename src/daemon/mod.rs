@@ -140,6 +140,24 @@ fn log_ddf_notes(devnm: &str, disks: &[Disk], notes: &[crate::ddf::LoadNote]) {
     }
 }
 
+// The loaders are not inlined into one frame: each builds its model (tens
+// of KiB) on the stack on its way to the heap, and the stack's deepest point
+// stays locked in memory.
+#[inline(never)]
+fn load_imsm(disks: &[Disk], notes: &mut Vec<LoadNote>) -> Result<Box<dyn Metadata>, std::string::String> {
+    Imsm::load(&mut Disks(disks), notes).map(|m| m as Box<dyn Metadata>).map_err(|e| e.to_string())
+}
+
+#[inline(never)]
+fn load_ddf(devnm: &str, disks: &[Disk]) -> Result<Box<dyn Metadata>, std::string::String> {
+    let mut dnotes = Vec::new();
+    let r = crate::ddf::Ddf::load(&mut Disks(disks), &mut dnotes)
+        .map(|m| m as Box<dyn Metadata>)
+        .map_err(|e| e.to_string());
+    log_ddf_notes(devnm, disks, &dnotes);
+    r
+}
+
 impl Daemon {
     /// Load the container's metadata from its member disks.
     #[inline(never)] // as `new`: the loaders' temporaries stay out of the caller's frame
@@ -150,17 +168,8 @@ impl Daemon {
     ) -> Option<(Box<dyn Metadata>, ArrayVec<Disk, MAX_DISKS>)> {
         let mut notes = Vec::new();
         let r: Result<Box<dyn Metadata>, std::string::String> = match format {
-            start::Format::Imsm => {
-                Imsm::load(&mut Disks(&disks), &mut notes).map(|m| m as Box<dyn Metadata>).map_err(|e| e.to_string())
-            }
-            start::Format::Ddf => {
-                let mut dnotes = Vec::new();
-                let r = crate::ddf::Ddf::load(&mut Disks(&disks), &mut dnotes)
-                    .map(|m| m as Box<dyn Metadata>)
-                    .map_err(|e| e.to_string());
-                log_ddf_notes(devnm, &disks, &dnotes);
-                r
-            }
+            start::Format::Imsm => load_imsm(&disks, &mut notes),
+            start::Format::Ddf => load_ddf(devnm, &disks),
         };
         log_notes(devnm, &disks, &notes);
         match r {

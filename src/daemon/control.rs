@@ -73,6 +73,10 @@ pub fn pid_alive(pid: i32) -> bool {
 
 impl Control {
     /// Paths for container `devnm` in `run_dir`; nothing is created yet.
+    /// Not inlined: each decoder passes through this frame (32 KiB) on its
+    /// way to the heap, and the caller's frame stays small (the stack's
+    /// deepest point stays locked in memory).
+    #[inline(never)]
     pub fn new(run_dir: &str, devnm: &str, crate_version: &str) -> Control {
         let mut version = [0u8; 128];
         let version_len = crate::proto::version_reply(&mut version, crate_version).len();

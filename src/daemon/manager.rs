@@ -116,14 +116,14 @@ impl Daemon {
     /// array started, e.g. created by mdadm, while a failure was recorded).
     pub(super) fn propagate_failures(&mut self) {
         let mut failed: ArrayVec<crate::metadata::DevT, MAX_SLOTS> = ArrayVec::new();
-        for a in &self.arrays {
+        for a in self.arrays.iter() {
             for (s, m) in a.mon.ctx.slots.iter().zip(a.members.iter()) {
                 if s.state.has(DevState::FAULTY) || m.removal != Removal::No {
                     let _ = failed.try_push(s.dev);
                 }
             }
         }
-        for a in &self.arrays {
+        for a in self.arrays.iter() {
             for (s, m) in a.mon.ctx.slots.iter().zip(a.members.iter()) {
                 if !m.live() || s.state.has(DevState::FAULTY) {
                     continue;

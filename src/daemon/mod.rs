@@ -66,7 +66,9 @@ pub struct Daemon {
     pub format: start::Format,
     pub md: Box<dyn Metadata>,
     pub disks: ArrayVec<Disk, MAX_DISKS>,
-    pub arrays: ArrayVec<Array, MAX_ARRAYS>,
+    /// Boxed, as `resuming`: the daemon stays small enough to move on the
+    /// stack (whose deepest point stays locked in memory).
+    pub arrays: Box<ArrayVec<Array, MAX_ARRAYS>>,
     mdstat_fd: OwnedFd,
     mdstat_buf: Box<[u8; MDSTAT_BUF]>,
     /// Metadata images being written (distinct images per batch).
@@ -82,7 +84,7 @@ pub struct Daemon {
     retry_removal: bool,
     /// New arrays whose rebuilding members the helper thread is putting
     /// back at their checkpoints; monitored once that is done.
-    resuming: ArrayVec<manager::Resuming, MAX_ARRAYS>,
+    resuming: Box<ArrayVec<manager::Resuming, MAX_ARRAYS>>,
     /// Safe-mode delays restored after a takeover, kept at discovery.
     pub kept_delays: takeover::Delays,
     /// Re-read /proc/mdstat on the next pass.
@@ -141,8 +143,27 @@ fn log_ddf_notes(devnm: &str, disks: &[Disk], notes: &[crate::ddf::LoadNote]) {
     }
 }
 
+// The loaders are not inlined into one frame: each builds its model (tens
+// of KiB) on the stack on its way to the heap, and the stack's deepest point
+// stays locked in memory.
+#[inline(never)]
+fn load_imsm(disks: &[Disk], notes: &mut Vec<LoadNote>) -> Result<Box<dyn Metadata>, std::string::String> {
+    Imsm::load(&mut Disks(disks), notes).map(|m| m as Box<dyn Metadata>).map_err(|e| e.to_string())
+}
+
+#[inline(never)]
+fn load_ddf(devnm: &str, disks: &[Disk]) -> Result<Box<dyn Metadata>, std::string::String> {
+    let mut dnotes = Vec::new();
+    let r = crate::ddf::Ddf::load(&mut Disks(disks), &mut dnotes)
+        .map(|m| m as Box<dyn Metadata>)
+        .map_err(|e| e.to_string());
+    log_ddf_notes(devnm, disks, &dnotes);
+    r
+}
+
 impl Daemon {
     /// Load the container's metadata from its member disks.
+    #[inline(never)] // as `new`: the loaders' temporaries stay out of the caller's frame
     pub fn load(
         devnm: &str,
         format: start::Format,
@@ -150,17 +171,8 @@ impl Daemon {
     ) -> Option<(Box<dyn Metadata>, ArrayVec<Disk, MAX_DISKS>)> {
         let mut notes = Vec::new();
         let r: Result<Box<dyn Metadata>, std::string::String> = match format {
-            start::Format::Imsm => {
-                Imsm::load(&mut Disks(&disks), &mut notes).map(|m| m as Box<dyn Metadata>).map_err(|e| e.to_string())
-            }
-            start::Format::Ddf => {
-                let mut dnotes = Vec::new();
-                let r = crate::ddf::Ddf::load(&mut Disks(&disks), &mut dnotes)
-                    .map(|m| m as Box<dyn Metadata>)
-                    .map_err(|e| e.to_string());
-                log_ddf_notes(devnm, &disks, &dnotes);
-                r
-            }
+            start::Format::Imsm => load_imsm(&disks, &mut notes),
+            start::Format::Ddf => load_ddf(devnm, &disks),
         };
         log_notes(devnm, &disks, &notes);
         match r {
@@ -173,6 +185,7 @@ impl Daemon {
     }
 
     /// Assemble the daemon once metadata is loaded and the socket exists.
+    #[inline(never)] // its temporaries stay out of the caller's frame (see `arrays`)
     pub fn new(
         devnm: &str,
         md: Box<dyn Metadata>,
@@ -193,7 +206,7 @@ impl Daemon {
             format: start::Format::Imsm,
             md,
             disks,
-            arrays: ArrayVec::new(),
+            arrays: Box::default(),
             mdstat_fd,
             mdstat_buf: Box::new([0; MDSTAT_BUF]),
             wbufs: (0..WRITE_BUFS).map(|_| AlignedBuf::new(wlen)).collect(),
@@ -204,7 +217,7 @@ impl Daemon {
             worker: sys::worker::Worker::start()?,
             next_token: 0,
             retry_removal: false,
-            resuming: ArrayVec::new(),
+            resuming: Box::default(),
             kept_delays: takeover::Delays::new(),
             rescan: true,
             new_arrays: false,
@@ -543,7 +556,7 @@ impl Daemon {
             let ctl_start = fds.len();
             self.control.poll_fds(&mut fds);
             let ctl_end = fds.len();
-            for a in &self.arrays {
+            for a in self.arrays.iter() {
                 for attr in [&a.array_state, &a.sync_action, &a.sync_completed] {
                     let _ = fds.try_push(PollFd::from_borrowed_fd(attr.fd(), PollFlags::PRI));
                 }

@@ -9,7 +9,8 @@ use crate::wire::{be32, set_be32, set_be64};
 impl Ddf {
     /// Bytes needed to render one disk.
     pub fn render_len(&self) -> usize {
-        2 * self.copy_sectors() * SECTOR + SECTOR
+        // Both copies' sections are the same bytes: rendered once (see `render`).
+        self.copy_sectors() * SECTOR + 2 * SECTOR
     }
 
     /// Sectors from a header to the end of its last section.
@@ -32,7 +33,7 @@ impl Ddf {
         let mut out = Regions::new();
         let Some(m) = self.members.get(i) else { return out };
         let copy = self.copy_sectors() * SECTOR;
-        if buf.len() < 2 * copy + SECTOR {
+        if buf.len() < copy + 2 * SECTOR {
             return out;
         }
         let mut anchor = self.header;
@@ -44,25 +45,28 @@ impl Ddf {
         // header never describes sections that are not on the disk yet
         // (mdadm writes header, sections, header; it does not check section
         // CRCs when it loads).
-        let mut start = 0;
-        for (kind, lba) in [(hdr::TYPE_PRIMARY, m.primary_lba), (hdr::TYPE_SECONDARY, m.secondary_lba)] {
+        // The sections are the same in both copies: rendered once, after a
+        // sector for the primary header; the secondary header and the
+        // anchor follow them.
+        let b = &mut buf[..copy];
+        b.fill(0xFF);
+        self.render_sections(m, b);
+        for (kind, lba, start) in [(hdr::TYPE_PRIMARY, m.primary_lba, 0), (hdr::TYPE_SECONDARY, m.secondary_lba, copy)]
+        {
             // A copy is written only where it fits before the anchor.
             if lba == u64::MAX || lba.checked_add(copy as u64 / SECTOR as u64).is_none_or(|e| e >= m.sectors) {
                 continue;
             }
-            let b = &mut buf[start..start + copy];
-            b.fill(0xFF);
             let mut h = anchor;
             h[hdr::TYPE] = kind;
             h[hdr::OPENFLAG] = 0;
             view::seal(&mut h);
-            b[..SECTOR].copy_from_slice(&h);
-            self.render_sections(m, b);
+            buf[start..start + SECTOR].copy_from_slice(&h);
             let at = lba * SECTOR as u64;
-            out.push(Region { offset: at + SECTOR as u64, start: start + SECTOR, len: copy - SECTOR });
+            out.push(Region { offset: at + SECTOR as u64, start: SECTOR, len: copy - SECTOR });
             out.push(Region { offset: at, start, len: SECTOR });
-            start += copy;
         }
+        let start = copy + SECTOR;
         anchor[hdr::TYPE] = hdr::TYPE_ANCHOR;
         anchor[hdr::OPENFLAG] = 0xFF;
         set_be32(&mut anchor, hdr::SEQ, 0xFFFF_FFFF);

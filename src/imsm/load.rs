@@ -190,7 +190,7 @@ impl Imsm {
             return Err(LoadError::NoUsableCopy);
         };
         let mpb = copies[champ].clone().unwrap_or_default();
-        let mut im = Box::new(Imsm::from_copy(&mpb).map_err(|_| LoadError::TooLarge)?);
+        let mut im = Imsm::from_copy(&mpb).map_err(|_| LoadError::TooLarge)?;
         // Every member shares the sector size of the disk whose copy won.
         im.sector_size = src.info(champ).geom.sector_size;
         // Adopt the disks.
@@ -242,19 +242,25 @@ impl Imsm {
     /// Build the model from one verified MPB in 512-byte units, as stored
     /// on a 512-byte-sector disk (no disks adopted yet).
     pub fn from_mpb(mpb: &[u8]) -> Result<Imsm, CopyError> {
+        Self::from_mpb_boxed(mpb).map(|b| *b)
+    }
+
+    /// As [`Imsm::from_mpb`], built in place on the heap: the model (tens of
+    /// KiB) never sits on the stack, whose deepest point stays locked.
+    pub fn from_mpb_boxed(mpb: &[u8]) -> Result<Box<Imsm>, CopyError> {
         validate_tables(mpb)?;
-        let mut m = [0u8; MPB_MAX];
         let n = mpb.len().min(MPB_MAX);
-        m[..n].copy_from_slice(&mpb[..n]);
-        clear_unused_hi(&mut m[..n]);
-        Imsm::from_copy(&m[..n])
+        let mut m = vec![0u8; n];
+        m.copy_from_slice(&mpb[..n]);
+        clear_unused_hi(&mut m);
+        Imsm::from_copy(&m)
     }
 
     /// Build the model from a copy as `read_copy` leaves it (verified,
-    /// unused high halves cleared, in 512-byte units).
-    fn from_copy(mpb: &[u8]) -> Result<Imsm, CopyError> {
+    /// unused high halves cleared, in 512-byte units), in place on the heap.
+    fn from_copy(mpb: &[u8]) -> Result<Box<Imsm>, CopyError> {
         validate_tables(mpb)?;
-        let mut im = Imsm {
+        let mut im = Box::new(Imsm {
             header: [0; header::LEN],
             table: ArrayVec::new(),
             devs: ArrayVec::new(),
@@ -263,7 +269,7 @@ impl Imsm {
             pending: 0,
             image: ArrayVec::new(),
             sector_size: 512,
-        };
+        });
         im.header.copy_from_slice(&mpb[..header::LEN]);
         let nd = usize::from(mpb[header::NUM_DISKS]);
         for i in 0..nd {

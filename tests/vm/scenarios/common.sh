@@ -60,11 +60,12 @@ examine_norm() {
 volume_of() { local f; for f in /sys/block/md*/md/metadata_version; do [ "$(cat "$f")" = "external:/$1/0" ] && basename "$(dirname "$(dirname "$f")")"; done; }
 
 BENCH=$VM_REPO/target/x86_64-unknown-linux-musl/release/examples/wp_latency
-# measure_wp VOL: wp_latency's summary line (median_us=N ...); fails, with
-# what went wrong on stdout, unless it measured.
+# measure_wp VOL [ROUNDS]: wp_latency's summary line (median_us=N ...) over
+# ROUNDS (default 30) writes; fails, with what went wrong on stdout, unless it
+# measured.
 measure_wp() {
 	local out rc
-	out=$("$BENCH" "/dev/$1" 30 2>&1)
+	out=$("$BENCH" "/dev/$1" "${2:-30}" 2>&1)
 	rc=$?
 	local last=${out##*$'\n'}
 	if [ $rc != 0 ] || [[ ! $last =~ ^median_us=[0-9]+\  ]]; then

@@ -7,8 +7,8 @@
 # Where the C mdmon is known to act otherwise, its outcome is measured and
 # printed as a "  differs:" line; its other checks still apply.
 # Figures are printed as "  figures:" lines.
-# Arguments (VAR=value): IMPLS (default "rs c"), ONLY (one scenario),
-# KILLS (default 20).
+# Arguments (VAR=value): IMPLS (default "rs c"), ONLY (scenario names,
+# space-separated), KILLS (default 20).
 IMPLS="rs c"
 for a in "$@"; do export "${a?}"; done
 . "$VM_REPO/tests/vm/scenarios/common.sh"
@@ -357,18 +357,19 @@ sc_all_children() {
 	rm -f /tmp/diska*.img /tmp/diskb*.img
 }
 
+# scenario NAME FUNCTION ARGS...: run it unless ONLY names others (then 1).
+scenario() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]] || return 1; ONLY='' run_scenario "$@"; }
 for IMPL in $IMPLS; do
 	use_impl "$IMPL"
 	for s in "meta-fail-raid1 sc_meta_fail 1 2" "meta-fail-raid5 sc_meta_fail 5 3" \
 		"vanish-raid1 sc_vanish 1 2" "vanish-raid5 sc_vanish 5 3"; do
 		# shellcheck disable=SC2086
-		run_scenario $s
-		cleanup_dm
+		scenario $s && cleanup_dm
 	done
-	run_scenario kill-rebuild sc_kill_rebuild
-	run_scenario kill-dirty sc_kill_dirty
-	run_scenario kill-update sc_kill_update
-	run_scenario std-fds sc_std_fds
-	run_scenario all-children sc_all_children
+	scenario kill-rebuild sc_kill_rebuild
+	scenario kill-dirty sc_kill_dirty
+	scenario kill-update sc_kill_update
+	scenario std-fds sc_std_fds
+	scenario all-children sc_all_children
 done
 finish faults

@@ -58,6 +58,9 @@ vmgroup ddf tests/vm/scenarios/ddf.sh
 vmgroup badblocks tests/vm/scenarios/badblocks.sh
 vmgroup sect4k tests/vm/scenarios/sect4k.sh
 VM_SYSTEMD=1 vmgroup systemd tests/vm/scenarios/systemd.sh
+# Fault injection, reduced to fit CI (ours alone, 5 kills per loop); the
+# full group (both mdmons, 20 kills) runs apart: see README, Reliability.
+vmgroup faults tests/vm/scenarios/faults.sh IMPLS=rs KILLS=5
 # Kernel 6.12 (Debian's bookworm-backports): the rebuild group again (the
 # full matrix is tests/matrix.sh).
 VM_KSERIES=6.12 vmgroup rebuild-6.12 tests/vm/scenarios/rebuild.sh

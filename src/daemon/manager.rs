@@ -113,7 +113,8 @@ impl Daemon {
 
     /// A disk that failed in one array is failed in every array using it,
     /// and a member on a disk the metadata records failed is failed (an
-    /// array started, e.g. created by mdadm, while a failure was recorded).
+    /// array started, e.g. created by mdadm, while a failure was recorded),
+    /// and so is a member on a disk whose metadata write failed.
     pub(super) fn propagate_failures(&mut self) {
         let mut failed: ArrayVec<crate::metadata::DevT, MAX_SLOTS> = ArrayVec::new();
         for a in self.arrays.iter() {
@@ -123,12 +124,16 @@ impl Daemon {
                 }
             }
         }
+        let meta_failed = core::mem::take(&mut self.meta_failed);
         for a in self.arrays.iter() {
             for (s, m) in a.mon.ctx.slots.iter().zip(a.members.iter()) {
                 if !m.live() || s.state.has(DevState::FAULTY) {
                     continue;
                 }
-                if failed.contains(&s.dev) {
+                if meta_failed.contains(&s.dev) {
+                    error!("{}: failing {} in {}: its metadata write failed", self.devnm, m.kname, a.devnm);
+                    let _ = m.state.write("faulty");
+                } else if failed.contains(&s.dev) {
                     info!("{}: failing {} in {} too", self.devnm, m.kname, a.devnm);
                     let _ = m.state.write("faulty");
                 } else if self.md.disk_failed(s.dev) {

@@ -96,6 +96,9 @@ pub struct Daemon {
     pub run_dir: &'static str,
     /// Working space for members' bad-block lists.
     pub(crate) bb: array::BbScratch,
+    /// Disks whose metadata write failed while another disk took it: the
+    /// manager fails them in md (the kernel's rule for native metadata).
+    meta_failed: ArrayVec<DevT, MAX_DISKS>,
 }
 
 /// The bytes of `r` in a render buffer.
@@ -223,6 +226,7 @@ impl Daemon {
             new_arrays: false,
             run_dir,
             bb: array::BbScratch::new(),
+            meta_failed: ArrayVec::new(),
         })
     }
 
@@ -241,6 +245,7 @@ impl Daemon {
             return None;
         }
         let mut any_ok = false;
+        let mut bad: ArrayVec<DevT, MAX_DISKS> = ArrayVec::new();
         let n = self.md.begin_write();
         let mut i = 0;
         while i < n {
@@ -296,6 +301,7 @@ impl Daemon {
                     if let Err(e) = res {
                         let k = who[w];
                         failed[k] = true;
+                        let _ = bad.try_push(self.disks[batch[k].1].dev);
                         error!("{}: metadata write to {} failed: {e}", self.devnm, self.disks[batch[k].1].kname);
                     }
                 }
@@ -303,6 +309,14 @@ impl Daemon {
             any_ok |= failed[..batch.len()].iter().any(|f| !f);
         }
         self.md.end_write();
+        // A write no disk took says nothing against one disk.
+        if any_ok {
+            for dev in bad {
+                if !self.meta_failed.contains(&dev) {
+                    let _ = self.meta_failed.try_push(dev);
+                }
+            }
+        }
         Some(any_ok)
     }
 

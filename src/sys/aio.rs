@@ -188,3 +188,7 @@ impl Drop for Aio {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "aio_tests.rs"]
+mod tests;

@@ -849,3 +849,4 @@ fn spare_without_room_for_every_volume_is_not_used() {
     assert_eq!(picks[0].dev.minor, 6);
 }
 mod bounds;
+mod families;

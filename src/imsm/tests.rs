@@ -214,6 +214,7 @@ pub(crate) fn spare_disk(minor: u32, mib: u64) -> crate::metadata::NewDisk {
 }
 
 mod bounds;
+mod families;
 mod load;
 mod rebuild;
 mod state;

@@ -7,6 +7,9 @@
 #   IMPLS      mdmons to run with (default "c rs": upstream's C one built
 #              from MDADM_SRC, and ours)
 #   TEST_TIMEOUT  seconds per test (default 600)
+#   EXTRA_TESTS   a directory of further test files (e.g. a traced copy of
+#              an upstream test, kept outside this repository), copied
+#              beside upstream's; MDMON_IMPL (c or rs) is exported to them
 # Writes one line per test and mdmon to /out/results.txt:
 #   NAME IMPL RESULT SECONDS [NOTE]
 # RESULT: succeeded, FAILED, skipped, broken (skipped by
@@ -44,6 +47,7 @@ cp "$RS_BIN" "$VARIANTS/rs/mdmon"
 WORK=/var/lib/mdmon-matrix/mdadm
 mkdir -p "$WORK"
 cp -a "$MDADM_SRC/test" "$MDADM_SRC/tests" "$WORK/"
+[ -n "${EXTRA_TESTS:-}" ] && cp "$EXTRA_TESTS"/* "$WORK/tests/"
 modprobe brd rd_nr=1 rd_size=131072 max_part=0 || { echo "no brd"; exit 1; }
 dd if=/dev/urandom of=/dev/ram0 bs=1M count=128 status=none
 sed -i 's|^get_rootdev() {|get_rootdev() {\n    [ -n "${MDTEST_ROOTDEV:-}" ] \&\& { echo "$MDTEST_ROOTDEV"; return 0; }|' "$WORK/tests/env-ddf-template"
@@ -72,12 +76,20 @@ use_impl() {
 
 # Every mdmon process seen while a test runs, by the binary it runs.
 watch_mdmons() { # OUTFILE
-	local p exe
+	local p exe comm
 	while :; do
 		for p in /proc/[0-9]*; do
-			[ "$(cat "$p/comm" 2>/dev/null)" = mdmon ] || continue
+			# read, not cat: a fork per process made a sweep take seconds under TCG
+			read -r comm < "$p/comm" 2>/dev/null || continue
+			[ "$comm" = mdmon ] || continue
 			exe=$(readlink "$p/exe" 2>/dev/null) || continue
-			cmp -s "$p/exe" "$EXPECT" && echo "ok $exe" || echo "other $exe"
+			if cmp -s "$p/exe" "$EXPECT"; then
+				echo "ok $exe"
+			# cmp also fails when the process exits meanwhile: only one
+			# still running with its binary readable is another mdmon
+			elif [ -e "$p/exe" ] && ! cmp -s "$p/exe" "$EXPECT" && [ -e "$p/exe" ]; then
+				echo "other $exe"
+			fi
 		done
 		sleep 0.3
 	done >> "$1"
@@ -116,7 +128,7 @@ for t in $TESTS; do
 		watch_mdmons "$log.mdmons" &
 		watcher=$!
 		t0=$(date +%s)
-		PATH=$VARIANTS/$impl:$PATH timeout -k 10 "$TEST_TIMEOUT" \
+		MDMON_IMPL=$impl PATH=$VARIANTS/$impl:$PATH timeout -k 10 "$TEST_TIMEOUT" \
 			./test --tests="$t" --skip-always-broken --save-logs --logdir="$LOGS" > "$log.out" 2>&1
 		rc=$?
 		dt=$(($(date +%s) - t0))

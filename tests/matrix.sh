@@ -4,13 +4,13 @@
 # C mdmon and ours; then upstream mdadm 4.4's own test suite (built from
 # Debian 13's source) with its C mdmon and ours, on both kernels. Several
 # hours under TCG; CI runs a part of it (tests/run-all.sh).
-# usage: tests/matrix.sh [--kernels "6.1 6.12"] [--groups "foundation rebuild protocol takeover ddf"]
+# usage: tests/matrix.sh [--kernels "6.1 6.12"] [--groups "foundation rebuild protocol takeover ddf badblocks sect4k faults"]
 #        [--no-upstream]
 # Env: VMSLOT=/work/vmslot (a wrapper put before every VM command).
 # Ends with "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-KERNELS="6.1 6.12" GROUPS_="foundation rebuild protocol takeover ddf" UPSTREAM=1
+KERNELS="6.1 6.12" GROUPS_="foundation rebuild protocol takeover ddf badblocks sect4k faults" UPSTREAM=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernels) KERNELS=$2; shift ;;

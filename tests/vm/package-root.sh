@@ -32,10 +32,11 @@ unshare -m bash -euo pipefail -c '
 	mount -t tmpfs tmpfs "$M/run"
 	mount -t tmpfs tmpfs "$M/tmp"
 	if [ "$BASE" != / ]; then
-		# The kernel (modules and config) the images are built for.
+		# The kernel the images are built for (update-initramfs -u looks for
+		# the newest /boot/vmlinuz-*).
 		mkdir -p "$M/lib/modules/$KVER" "$M/boot"
 		mount --bind -o ro "/lib/modules/$KVER" "$M/lib/modules/$KVER"
-		cp "/boot/config-$KVER" "/boot/System.map-$KVER" "$M/boot/"
+		cp "/boot/vmlinuz-$KVER" "/boot/config-$KVER" "/boot/System.map-$KVER" "$M/boot/"
 	fi
 	mkdir "$M/tmp/pkg"
 	cp "$DEB" "$MDADM_DEB" "$STEPS" "$M/tmp/pkg/"

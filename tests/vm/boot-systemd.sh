@@ -9,8 +9,8 @@
 #             must survive systemd's shutdown kill spree and mark the
 #             array clean; write; poweroff
 #   check:    again no resync, data intact
-# The root is made at host speed from a minimal Debian root (mmdebstrap,
-# made once into /work/tmp-pkg/debroot unless DEBROOT names one) in a
+# The root is made at host speed from a minimal Debian root
+# (tests/vm/debroot.sh; DEBROOT names another) in a
 # throwaway overlay chroot; the host writes the ext4 image onto both members
 # (IMSM RAID1 data starts at LBA 0 of each) after a VM made the container.
 # usage: tests/vm/boot-systemd.sh [OUTDIR] (needs target/debian/mdmon-rs_*.deb)
@@ -39,12 +39,7 @@ STAGE=${BOOT_STAGE:-all}
 if [ "$STAGE" != vm ]; then
 # 1. The minimal Debian root, once.
 t=$(now)
-if [ ! -x "$DEBROOT/lib/systemd/systemd" ]; then
-	command -v mmdebstrap > /dev/null || apt-get install -y mmdebstrap > "$OUT/apt.log" 2>&1 || die "apt-get install mmdebstrap"
-	rm -rf "$DEBROOT"
-	mmdebstrap --variant=minbase --include=systemd-sysv,udev,mdadm,initramfs-tools,kmod,e2fsprogs,busybox,zstd,procps \
-		bookworm "$DEBROOT" http://deb.debian.org/debian > "$OUT/mmdebstrap.log" 2>&1 || { tail -n 20 "$OUT/mmdebstrap.log"; die "mmdebstrap"; }
-fi
+DEBROOT=$(bash tests/vm/debroot.sh "$DEBROOT") || die "no Debian root"
 echo "  time: debian root $(($(now) - t)) s"
 
 # 2. The test root: the package installed in an overlay chroot, made into

@@ -54,8 +54,11 @@ chmod 755 /usr/sbin/policy-rc.d
 printf 'MODULES=list\n' > /etc/initramfs-tools/conf.d/zz-mdmon-rs-test
 printf '%s\n' virtio_pci virtio_blk ext4 md_mod raid1 >> /etc/initramfs-tools/modules
 check before-sbin-mdmon-is-mdadms cmp -s /sbin/mdmon "$C_ORIG"
-# Only this kernel's image: update-initramfs -u updates the newest one.
-for k in /boot/initrd.img-*; do [ "$k" = "$IMG" ] || rm -f "$k"; done
+# Only this kernel (in the chroot's overlay): update-initramfs -u updates
+# the newest one.
+for k in /boot/initrd.img-* /boot/vmlinuz-*; do
+	case $k in *-"$KVER") ;; *) rm -f "$k" ;; esac
+done
 t=$(now)
 update-initramfs -c -k "$KVER" > "$D/initramfs-create.log" 2>&1 || update-initramfs -u -k "$KVER" >> "$D/initramfs-create.log" 2>&1
 check before-image-built [ -s "$IMG" ]

@@ -3,11 +3,13 @@
 # volume, with mdmon-rs installed from its .deb and the initramfs its
 # postinst built (initramfs-tools), through systemd's own shutdown:
 #   takeover: udev starts mdmon@CONTAINER.service, mdmon-rs takes over from
-#             the initramfs instance; write; systemctl poweroff
+#             the initramfs instance; write; systemctl poweroff; after the
+#             kill spree and the read-only remount the unit's mdmon still
+#             runs and the metadata ends clean (a system-shutdown hook)
 #   check:    no resync (the shutdown left the metadata clean); data intact
 #   keep:     mdmon@.service masked: the initramfs instance, marked '@',
 #             must survive systemd's shutdown kill spree and mark the
-#             array clean; write; poweroff
+#             array clean (the same hook); write; poweroff
 #   check:    again no resync, data intact
 # The root is made at host speed from a minimal Debian root
 # (tests/vm/debroot.sh; DEBROOT names another) in a
@@ -114,6 +116,10 @@ boot() { # PHASE EXTRA_APPEND
 	local rc=0
 	grep -aq "BOOT: phase $1 done, 0 failed" "$log" || rc=1
 	grep -aq 'BOOT: FAIL' "$log" && rc=1
+	# After systemd-shutdown's kill spree and read-only remount: an mdmon
+	# still runs and the metadata is clean (tests/vm/boot/systemd/shutdown-check).
+	grep -aq 'BOOT: shutdown ok mdmon alive' "$log" && grep -aq 'BOOT: shutdown ok metadata clean' "$log" || rc=1
+	grep -aq 'BOOT: shutdown FAIL' "$log" && rc=1
 	# systemd's shutdown went through to the power-off.
 	grep -aq 'reboot: Power down' "$log" || { echo "  no power-off in $log"; rc=1; }
 	echo "  time: boot $n ($1) $(($(now) - t)) s"

@@ -24,6 +24,7 @@ printf '[Manager]\nDefaultEnvironment=IMSM_NO_PLATFORM=1 IMSM_DEVNAME_AS_SERIAL=
 cp "$D/imsm-test.rules" /etc/udev/rules.d/00-imsm-test.rules
 install -m755 "$D/boot-check" /usr/local/sbin/boot-check
 cp "$D/boot-check.service" /etc/systemd/system/
+install -D -m755 "$D/shutdown-check" /usr/lib/systemd/system-shutdown/boot-check
 ln -sf /etc/systemd/system/boot-check.service /etc/systemd/system/multi-user.target.wants/boot-check.service
 ln -sf /lib/systemd/system/multi-user.target /etc/systemd/system/default.target
 ln -sf /dev/null /etc/systemd/system/serial-getty@ttyS0.service

@@ -7,7 +7,7 @@
 #   phase 3: boot: the initramfs mdmon resumes the rebuild from the
 #            checkpoint before the root is mounted; it completes after the
 #            takeover; the rebuilt disk alone holds the data
-# With BOOT_PKG_OUT=<package.sh's OUTDIR>, also boots the images the
+# With BOOT_PKG_OUT=<package-root.sh's OUT>, also boots the images the
 # Debian package's steps built (tests/vm/package-root.sh: package
 # installed + mdadm reinstalled; package purged); BOOT_PKG_ONLY=1 then
 # boots only those two (and skips building the default images).

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Full boots of a real Debian root (systemd as PID 1, udev) on an IMSM RAID1
-# volume, with mdmon-rs installed from its .deb and the initramfs its
-# postinst built (initramfs-tools), through systemd's own shutdown:
+# volume, with mdmon-rs installed from its .deb and Debian's mdadm package
+# reinstalled after it, and the initramfs mdadm's trigger rebuilt
+# (initramfs-tools), through systemd's own shutdown:
 #   takeover: udev starts mdmon@CONTAINER.service, mdmon-rs takes over from
 #             the initramfs instance; write; systemctl poweroff; after the
 #             kill spree and the read-only remount the unit's mdmon still
@@ -45,13 +46,18 @@ t=$(now)
 DEBROOT=$(bash tests/vm/debroot.sh "$DEBROOT") || die "no Debian root"
 echo "  time: debian root $(($(now) - t)) s"
 
-# 2. The test root: the package installed in an overlay chroot, made into
-# an ext4 image; the initramfs its postinst built.
+# 2. The test root: the package installed in an overlay chroot, then
+# Debian's mdadm reinstalled, made into an ext4 image; the initramfs
+# mdadm's trigger rebuilt (with mdmon-rs).
 t=$(now)
 NS=/work/tmp-pkg/ns.$$
 mkdir -p "$NS"
 rm -f "$OUT/root.img" "$OUT/initrd.img"
-export NS OUT KVER DEBROOT UUID DEB REPO
+mkdir -p tests/vm/cache/debs
+ls tests/vm/cache/debs/mdadm_*.deb > /dev/null 2>&1 || (cd tests/vm/cache/debs && apt-get download mdadm > /dev/null 2>&1)
+MDADM_DEB=$(ls "$REPO"/tests/vm/cache/debs/mdadm_*.deb 2>/dev/null | head -n1)
+[ -n "$MDADM_DEB" ] || die "no tests/vm/cache/debs/mdadm_*.deb"
+export NS OUT KVER DEBROOT UUID DEB MDADM_DEB REPO
 unshare -m bash -euo pipefail -c '
 	mount --make-rprivate /
 	mount -t tmpfs -o size=4g tmpfs "$NS"
@@ -67,7 +73,7 @@ unshare -m bash -euo pipefail -c '
 	mount --bind -o ro "/lib/modules/$KVER" "$M/lib/modules/$KVER"
 	cp "/boot/vmlinuz-$KVER" "/boot/config-$KVER" "/boot/System.map-$KVER" "$M/boot/"
 	mkdir "$M/tmp/pkg"
-	cp "$DEB" "$REPO"/tests/vm/boot/systemd/* "$REPO/tests/vm/boot/imsm-test.rules" "$M/tmp/pkg/"
+	cp "$DEB" "$MDADM_DEB" "$REPO"/tests/vm/boot/systemd/* "$REPO/tests/vm/boot/imsm-test.rules" "$M/tmp/pkg/"
 	chroot "$M" bash /tmp/pkg/setup-root.sh /tmp/pkg "$KVER" "$UUID" > "$OUT/setup-root.log" 2>&1
 	cp "$M/boot/initrd.img-$KVER" "$OUT/initrd.img"
 	umount -R "$M/proc" "$M/sys" "$M/dev" "$M/run" "$M/tmp" "$M/lib/modules/$KVER"

@@ -2,8 +2,10 @@
 # Run INSIDE the chroot by tests/vm/boot-systemd.sh: turns the minimal
 # Debian root (mmdebstrap: systemd, udev, mdadm, initramfs-tools) into the
 # boot test's root: the mdmon-rs package installed (its postinst builds the
-# initramfs with mdmon-rs), the test's check service, small images.
-# usage: setup-root.sh DIR KVER UUID (DIR holds the .deb and these files)
+# initramfs with mdmon-rs), then Debian's mdadm package reinstalled (what an
+# upgrade does; its trigger rebuilds the initramfs), the test's check
+# service, small images.
+# usage: setup-root.sh DIR KVER UUID (DIR holds the two .debs and these files)
 set -euo pipefail
 D=$1 KVER=$2 UUID=$3
 export DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -13,6 +15,8 @@ printf 'MODULES=list\n' > /etc/initramfs-tools/conf.d/zz-mdmon-rs-test
 printf '%s\n' virtio_pci virtio_blk ext4 md_mod raid1 >> /etc/initramfs-tools/modules
 update-initramfs -c -k "$KVER"
 dpkg -i "$D"/mdmon-rs_*_amd64.deb
+dpkg -i "$D"/mdadm_*.deb
+/sbin/mdmon --version | grep '^mdmon-rs ' || { echo "setup-root.sh: mdadm's reinstall replaced /sbin/mdmon" >&2; exit 1; }
 rm -f /usr/sbin/policy-rc.d
 echo "UUID=$UUID / ext4 defaults 0 0" > /etc/fstab
 echo 0123456789abcdef0123456789abcdef > /etc/machine-id
@@ -31,4 +35,3 @@ ln -sf /dev/null /etc/systemd/system/serial-getty@ttyS0.service
 ln -sf /dev/null /etc/systemd/system/getty@tty1.service
 # Smaller: no documentation, locales or apt lists.
 rm -rf /usr/share/doc/* /usr/share/man/* /usr/share/locale/* /var/lib/apt/lists/* /var/cache/apt/*
-/sbin/mdmon --version

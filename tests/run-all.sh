@@ -73,8 +73,9 @@ rc=$?
 sed -n '/^upstream test/,$p' "$OUT/upstream.log"
 count upstream-quick $rc
 # Full boots from an IMSM RAID1 root (mkinitramfs with our hook). The
-# package's life cycle (install, mdadm reinstalled, purge, and boots from
-# the images each step leaves) takes hours under TCG: tests/package-test.sh.
+# package's life cycle (install, mdadm reinstalled, purge, boots from the
+# images each step leaves, a Debian root under systemd) runs apart:
+# tests/package-test.sh.
 echo "=== boot"
 bash tests/vm/boot.sh "$OUT/boot" > "$OUT/boot.log" 2>&1
 rc=$?

@@ -7,9 +7,10 @@
 #   phase 3: boot: the initramfs mdmon resumes the rebuild from the
 #            checkpoint before the root is mounted; it completes after the
 #            takeover; the rebuilt disk alone holds the data
-# With BOOT_PKG_OUT=<package.sh's OUTDIR>, also boots the images the
-# Debian package's scenario built (package installed + mdadm reinstalled;
-# package purged).
+# With BOOT_PKG_OUT=<package-root.sh's OUT>, also boots the images the
+# Debian package's steps built (tests/vm/package-root.sh: package
+# installed + mdadm reinstalled; package purged); BOOT_PKG_ONLY=1 then
+# boots only those two (and skips building the default images).
 # usage: tests/vm/boot.sh [OUTDIR]. Prints one "ok"/"FAIL" line per check
 # group and "boot: N passed, M failed".
 set -uo pipefail
@@ -55,6 +56,9 @@ rm -f "$OUT/root.img"
 mkfs.ext4 -q -F -L root -U "$UUID" -d "$R" "$OUT/root.img" 64M || die "mkfs.ext4"
 
 # 2. The initramfs, by mkinitramfs with our hook (and a test-only speed cap).
+PKG_ONLY=${BOOT_PKG_ONLY:-}
+[ -n "$PKG_ONLY" ] && [ -z "${BOOT_PKG_OUT:-}" ] && die "BOOT_PKG_ONLY without BOOT_PKG_OUT"
+if [ -z "$PKG_ONLY" ]; then
 CONF=$OUT/initramfs-conf
 rm -rf "$CONF"
 cp -a /etc/initramfs-tools "$CONF"
@@ -92,6 +96,7 @@ if command -v dracut >/dev/null 2>&1; then
 		tail -n 20 "$D/dracut.log"; result "dracut-image" 1
 	fi
 fi
+fi
 
 # 3. The disks, prepared in a VM like an installer would.
 rm -f "$OUT/d0.img" "$OUT/d1.img"
@@ -118,13 +123,13 @@ boot() { # PHASE EXTRA_APPEND [INITRD [LABEL [KERNEL]]]
 	[ $rc = 0 ] || tail -n 40 "$log" | sed 's/^/  | /'
 	return $rc
 }
-boot 1 ""; result "boot-takeover-write-clean-shutdown" $?
-if [ -n "$DRACUT_IMG" ]; then
+[ -z "$PKG_ONLY" ] && { boot 1 ""; result "boot-takeover-write-clean-shutdown" $?; }
+if [ -n "${DRACUT_IMG:-}" ]; then
 	boot 1 "rd.auto=1 rd.retry=10" "$DRACUT_IMG"; result "boot-dracut-takeover-write-clean-shutdown" $?
 fi
-# The Debian package's life cycle (tests/vm/scenarios/package.sh, run
-# with its OUTDIR in BOOT_PKG_OUT, keeps the images Debian's own
-# update-initramfs built there): (a) package installed, mdadm reinstalled
+# The Debian package's life cycle (tests/vm/package-root.sh, run with
+# its OUT in BOOT_PKG_OUT, keeps there the images Debian's own
+# update-initramfs built in the chroot, and their kernel): (a) package installed, mdadm reinstalled
 # and the image rebuilt by its trigger: ours runs in the initramfs and
 # after the takeover; (c) package purged, image rebuilt: mdadm's mdmon runs
 # in the initramfs and on the root, which still boots and shuts down clean
@@ -137,10 +142,11 @@ if [ -n "${BOOT_PKG_OUT:-}" ]; then
 		boot 1 "initrd_mdmon=c root_mdmon=c" "$BOOT_PKG_OUT/initrd-purged.img" purged "$PK"
 		result "boot-package-purged-c-mdmon" $?
 	else
-		echo "  no package images in $BOOT_PKG_OUT (run tests/vm/scenarios/package.sh first)"
+		echo "  no package images in $BOOT_PKG_OUT (run tests/vm/package-root.sh first)"
 		result "boot-package-images" 1
 	fi
 fi
+if [ -n "$PKG_ONLY" ]; then echo "boot: $PASSED passed, $FAILED failed"; [ "$FAILED" = 0 ]; exit; fi
 boot 2 ""; result "boot-no-resync-then-rebuild-poweroff" $?
 boot 3 "md_speed=1000"; rc=$?
 stopped=$(grep -a 'BOOT: stopped-at' "$OUT/boot2.log" | tr -d '\r' | awk '{print $3}')

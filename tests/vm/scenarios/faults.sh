@@ -150,11 +150,24 @@ sc_vanish() { # LEVEL N
 	check_mdmon "$ctr"
 	echo 0.05 > "/sys/block/$vol/md/safe_mode_delay"
 	dd if=/dev/urandom of=/tmp/pattern bs=1M count=16 status=none
-	timeout 90 dd if=/tmp/pattern of="/dev/$vol" bs=64k oflag=direct status=none &
+	# The writer rewrites the pattern until told to stop, so writes are in
+	# flight when the disk goes, however fast the machine (a single pass can
+	# end before the table is wiped); each pass is whole, so the data check
+	# below holds.
+	rm -f /tmp/vanish-stop
+	(
+		end=$((SECONDS + 90))
+		while [ ! -e /tmp/vanish-stop ] && [ $SECONDS -lt $end ]; do
+			timeout 90 dd if=/tmp/pattern of="/dev/$vol" bs=64k oflag=direct status=none || exit 1
+		done
+		[ -e /tmp/vanish-stop ]
+	) &
 	local w=$!
 	sleep 0.5
 	victim=v$((n - 1)) vk=$(kname v$((n - 1))) good=/dev/mapper/v0
 	run dmsetup wipe_table "$victim"
+	sleep 2
+	touch /tmp/vanish-stop
 	wait $w || fail "writer failed or hung"
 	log "ok: the writer completed"
 	check_mdmon "$ctr"

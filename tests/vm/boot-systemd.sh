@@ -59,19 +59,8 @@ MDADM_DEB=$(ls "$REPO"/tests/vm/cache/debs/mdadm_*.deb 2>/dev/null | head -n1)
 [ -n "$MDADM_DEB" ] || die "no tests/vm/cache/debs/mdadm_*.deb"
 export NS OUT KVER DEBROOT UUID DEB MDADM_DEB REPO
 unshare -m bash -euo pipefail -c '
-	mount --make-rprivate /
-	mount -t tmpfs -o size=4g tmpfs "$NS"
-	mkdir "$NS/u" "$NS/w" "$NS/m"
-	mount -t overlay overlay -o "lowerdir=$DEBROOT,upperdir=$NS/u,workdir=$NS/w" "$NS/m"
-	M=$NS/m
-	mount -t proc proc "$M/proc"
-	mount --rbind /sys "$M/sys"
-	mount --rbind /dev "$M/dev"
-	mount -t tmpfs tmpfs "$M/run"
-	mount -t tmpfs tmpfs "$M/tmp"
-	mkdir -p "$M/lib/modules/$KVER" "$M/boot"
-	mount --bind -o ro "/lib/modules/$KVER" "$M/lib/modules/$KVER"
-	cp "/boot/vmlinuz-$KVER" "/boot/config-$KVER" "/boot/System.map-$KVER" "$M/boot/"
+	. "$REPO/tests/vm/overlay-root.sh"
+	overlay_root "$NS" "$DEBROOT" 4g "$KVER"
 	mkdir "$M/tmp/pkg"
 	cp "$DEB" "$MDADM_DEB" "$REPO"/tests/vm/boot/systemd/* "$REPO/tests/vm/boot/imsm-test.rules" "$M/tmp/pkg/"
 	chroot "$M" bash /tmp/pkg/setup-root.sh /tmp/pkg "$KVER" "$UUID" > "$OUT/setup-root.log" 2>&1

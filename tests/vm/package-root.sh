@@ -18,26 +18,15 @@ NS=/work/tmp-pkg/ns.$$
 mkdir -p "$NS"
 rm -f "$OUT"/initrd-*.img "$OUT/kernel"
 cp "/boot/vmlinuz-$KVER" "$OUT/kernel"
-export NS OUT KVER DEB MDADM_DEB BASE STEPS=$PWD/tests/vm/package-steps.sh
+export NS OUT KVER DEB MDADM_DEB BASE STEPS=$PWD/tests/vm/package-steps.sh REPO=$PWD
 rc=0
 unshare -m bash -euo pipefail -c '
-	mount --make-rprivate /
-	mount -t tmpfs -o size=8g tmpfs "$NS"
-	mkdir "$NS/u" "$NS/w" "$NS/m"
-	mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$NS/u,workdir=$NS/w" "$NS/m"
-	M=$NS/m
-	mount -t proc proc "$M/proc"
-	mount --rbind /sys "$M/sys"
-	mount --rbind /dev "$M/dev"
-	mount -t tmpfs tmpfs "$M/run"
-	mount -t tmpfs tmpfs "$M/tmp"
-	if [ "$BASE" != / ]; then
-		# The kernel the images are built for (update-initramfs -u looks for
-		# the newest /boot/vmlinuz-*).
-		mkdir -p "$M/lib/modules/$KVER" "$M/boot"
-		mount --bind -o ro "/lib/modules/$KVER" "$M/lib/modules/$KVER"
-		cp "/boot/vmlinuz-$KVER" "/boot/config-$KVER" "/boot/System.map-$KVER" "$M/boot/"
-	fi
+	. "$REPO/tests/vm/overlay-root.sh"
+	# The kernel the images are built for (update-initramfs -u looks for the
+	# newest /boot/vmlinuz-*), unless the base is the host root itself.
+	k=$KVER
+	[ "$BASE" = / ] && k=
+	overlay_root "$NS" "$BASE" 8g "$k"
 	mkdir "$M/tmp/pkg"
 	cp "$DEB" "$MDADM_DEB" "$STEPS" "$M/tmp/pkg/"
 	rc=0

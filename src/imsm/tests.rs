@@ -213,6 +213,15 @@ pub(crate) fn spare_disk(minor: u32, mib: u64) -> crate::metadata::NewDisk {
     }
 }
 
+/// A field of a fixture's `mdadm --examine` (of disk 0), as printed.
+pub(crate) fn examine_field(name: &str, field: &str) -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/imsm");
+    let text = std::fs::read_to_string(format!("{dir}/{name}.examine.txt")).unwrap();
+    text.lines()
+        .find_map(|l| l.trim_start().strip_prefix(field).map(|r| r.trim_start_matches([' ', ':']).trim().to_string()))
+        .unwrap_or_default()
+}
+
 mod bounds;
 mod families;
 mod load;

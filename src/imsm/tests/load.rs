@@ -88,14 +88,6 @@ fn impossible_sizes_are_rejected() {
     assert!(matches!(notes[0], LoadNote::Rejected { why: CopyError::Malformed(_), .. }));
 }
 
-fn examine_field(name: &str, field: &str) -> String {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/imsm");
-    let text = std::fs::read_to_string(format!("{dir}/{name}.examine.txt")).unwrap();
-    text.lines()
-        .find_map(|l| l.trim_start().strip_prefix(field).map(|r| r.trim_start_matches([' ', ':']).trim().to_string()))
-        .unwrap_or_default()
-}
-
 const FIXTURES: [&str; 8] = [
     "raid1-clean",
     "raid1-dirty",

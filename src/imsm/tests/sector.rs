@@ -2,7 +2,7 @@
 //! units, on synthetic metadata and on fixtures captured in the VM from
 //! Debian's mdadm 4.2 on loop devices with 4096-byte sectors.
 
-use super::super::tests::{build_mpb, ctx_for};
+use super::super::tests::{build_mpb, ctx_for, examine_field as examine};
 use super::super::view::{dev as devf, disk as diskf, map as mapf, map_state, MigrType};
 use super::super::*;
 use super::*;
@@ -92,14 +92,6 @@ impl Disks4k {
     }
 }
 
-/// A field of the fixture's `mdadm --examine` (of disk 0).
-fn examine(name: &str, field: &str) -> String {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/imsm");
-    let text = std::fs::read_to_string(format!("{dir}/{name}.examine.txt")).unwrap();
-    text.lines()
-        .find_map(|l| l.trim_start().strip_prefix(field).map(|r| r.trim_start_matches([' ', ':']).trim().to_string()))
-        .unwrap_or_default()
-}
 /// The leading number of an examine field ("8192 (32.00 MiB ...)" -> 8192).
 fn examine_num(name: &str, field: &str) -> u64 {
     examine(name, field).split_whitespace().next().unwrap().parse().unwrap()

@@ -12,15 +12,7 @@ DEST=${FIXTURE_DEST:-/out/fixtures}
 MDADM=${MDADM:-mdadm}
 mkdir -p "$DEST"
 
-mkdisks4k() { # N SIZE_MB
-	local i f
-	for ((i = 0; i < $1; i++)); do
-		f=/tmp/disk$i.img
-		rm -f "$f"
-		truncate -s "${2}M" "$f" || fail "truncate $f"
-		losetup -f --show --sector-size 4096 "$f" || fail "losetup $f"
-	done
-}
+mkdisks4k() { DISK_SECTOR_SIZE=4096 mkdisks "$@"; }
 
 capture() { # NAME DISKS...
 	local name=$1 i=0 d size

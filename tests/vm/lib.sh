@@ -14,14 +14,16 @@ fail() { log "FAIL: $*"; exit 1; }
 run() { log "+ $*"; "$@" || fail "command failed ($?): $*"; }
 
 # mkdisks N SIZE_MB [PREFIX]: N sparse files /tmp/PREFIXi.img on loop devices;
-# echoes the loop device names (one per line).
+# echoes the loop device names (one per line). Env: DISK_SECTOR_SIZE (the
+# loop devices' logical sector size; the default is losetup's, 512).
 mkdisks() {
-	local n=$1 size=$2 prefix=${3:-disk} i f
+	local n=$1 size=$2 prefix=${3:-disk} i f ss=()
+	[ -n "${DISK_SECTOR_SIZE:-}" ] && ss=(--sector-size "$DISK_SECTOR_SIZE")
 	for ((i = 0; i < n; i++)); do
 		f=/tmp/$prefix$i.img
 		rm -f "$f"
 		truncate -s "${size}M" "$f" || fail "truncate $f"
-		losetup -f --show "$f" || fail "losetup $f"
+		losetup -f --show "${ss[@]}" "$f" || fail "losetup $f"
 	done
 }
 

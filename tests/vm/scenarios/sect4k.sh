@@ -9,15 +9,7 @@ for a in "$@"; do export "${a?}"; done
 REBUILD_AS_LIBRARY=1 . "$VM_REPO/tests/vm/scenarios/rebuild.sh"
 
 # Every disk of this group has 4096-byte logical sectors.
-mkdisks() { # N SIZE_MB
-	local i f
-	for ((i = 0; i < $1; i++)); do
-		f=/tmp/disk$i.img
-		rm -f "$f"
-		truncate -s "${2}M" "$f" || fail "truncate $f"
-		losetup -f --show --sector-size 4096 "$f" || fail "losetup $f"
-	done
-}
+export DISK_SECTOR_SIZE=4096
 sector_size() { mdadm --examine "$1" | awk -F': ' '/Sector Size/ {print $2; exit}'; }
 
 # Writes make the volume dirty on disk, idleness clean; after a stop and a

@@ -141,7 +141,21 @@ sc_hostile() {
 	python3 "$VM_REPO/tests/vm/tools/hostile_clients.py" "/run/mdadm/$ctr.sock" 20 &
 	local hostile=$!
 	sleep 1
-	busy=$(measure_wp "$vol") || { wait $hostile; fail "hostile: no measurement ($busy)"; }
+	if ! busy=$(measure_wp "$vol"); then
+		# What mdmon's threads wait on, and md's view, while the clients run.
+		log "no measurement with clients: array_state $(cat /sys/block/$vol/md/array_state)"
+		for t in /proc/$pid/task/*; do log "  thread ${t##*/}: $(cat $t/stat | awk '{print $3}') wchan=$(cat $t/wchan)"; done
+		wait $hostile
+		# The requirement is ours: write-pending answered under hostile
+		# clients. The C mdmon once (1 of about 10 runs) left the array
+		# active for 30 s here; that is recorded as its result, and the
+		# checks after the clients are gone still apply to it.
+		[ "$IMPL" = rs ] && fail "hostile: no measurement ($busy)"
+		echo "hostile $IMPL quiet: $quiet | hostile: no measurement ($busy)" >> "$OUT/hostile.txt"
+		kill -0 "$pid" || fail "mdmon died"
+		run timeout 30 mdadm --wait-clean "/dev/$vol"
+		return 0
+	fi
 	wait $hostile
 	log "quiet: $quiet"
 	log "hostile: $busy"

@@ -146,6 +146,13 @@ pub fn parse_sync_completed(text: &[u8]) -> u64 {
     parse_u64(first_word(text)).unwrap_or(0)
 }
 
+/// Parse a numeric attribute that a reshape shows as `new (old)`
+/// (`raid_disks`, `layout`, `chunk_size`): the current, new value, as
+/// mdadm reads it.
+pub fn parse_attr_num(text: &[u8]) -> Option<u64> {
+    parse_u64(first_word(text))
+}
+
 /// Parse a decimal unsigned number that makes up the whole of `w`.
 pub fn parse_u64(w: &[u8]) -> Option<u64> {
     if w.is_empty() {
@@ -202,6 +209,16 @@ pub fn first_word(text: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attr_num_during_a_reshape() {
+        assert_eq!(parse_attr_num(b"4 (3)\n"), Some(4));
+        assert_eq!(parse_attr_num(b"4\n"), Some(4));
+        assert_eq!(parse_attr_num(b"65536 (131072)"), Some(65536));
+        assert_eq!(parse_attr_num(b"none\n"), None);
+        assert_eq!(parse_attr_num(b"(3)"), None);
+        assert_eq!(parse_attr_num(b""), None);
+    }
 
     #[test]
     fn array_state_words_round_trip() {

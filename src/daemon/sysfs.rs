@@ -2,7 +2,7 @@
 //! array's geometry and devices. Uses fixed buffers and `RawDir`, so it
 //! does not allocate.
 
-use crate::md::parse_u64;
+use crate::md::{parse_attr_num, parse_u64};
 use crate::metadata::DevT;
 use crate::sys::{read_file, trim};
 use arrayvec::ArrayVec;
@@ -27,10 +27,11 @@ pub fn read_text<'b>(p: &str, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
     read_file(p, buf).map(trim)
 }
 
-/// Read a sysfs file as an unsigned number.
+/// Read a sysfs file as an unsigned number (during a reshape, `new (old)`:
+/// the new value).
 pub fn read_num(p: &str) -> Option<u64> {
     let mut buf = [0u8; 64];
-    read_text(p, &mut buf).ok().and_then(parse_u64)
+    read_text(p, &mut buf).ok().and_then(parse_attr_num)
 }
 
 /// Parse `major:minor`.

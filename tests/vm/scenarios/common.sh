@@ -75,7 +75,10 @@ measure_wp() {
 	echo "$last"
 }
 
-dirty_state() { mdadm --examine "$1" | awk -F': ' '/Dirty State/ {print $2; exit}'; }
+# examine_field DEV FIELD: the value of the first "FIELD : value" line of
+# mdadm --examine DEV (e.g. 'Migrate State', Checkpoint, Members).
+examine_field() { mdadm --examine "$1" | awk -F' : ' -v k="$2" '$1 ~ "^ *"k" *$" {print $2; exit}'; }
+dirty_state() { examine_field "$1" 'Dirty State'; }
 
 run_scenario() { # NAME FUNCTION ARGS...
 	local name=$1

@@ -36,7 +36,7 @@ cleanup_dm() { cleanup_md; dmsetup remove_all --force 2>/dev/null; losetup -D; r
 # teardown VOL: stop the volume and the container (logged: timed).
 teardown() { run mdadm --stop "/dev/$1"; run mdadm --stop /dev/md/imsm0; }
 members() { local d; for d in /sys/block/$1/md/dev-*; do echo "$(cat "$d/slot") ${d##*/dev-}"; done | sort -n | awk '$1 != "none" {print $2}'; }
-map_state() { mdadm --examine "$1" | awk -F': ' '/Map State/ {print $2; exit}'; }
+map_state() { examine_field "$1" 'Map State'; }
 # The member left volume $1 (md failed it and mdmon removed it).
 gone_within() { local i; for i in $(seq $(($3 * 10))); do [ -e "/sys/block/$1/md/dev-$2" ] || return 0; sleep 0.1; done; return 1; }
 failed_recorded() { ! mdadm --examine "$1" | grep -q 'Failed disk : none'; }
@@ -128,7 +128,7 @@ $((sectors - 2048)) 2048 error"
 	elif [ "$IMPL" = c ]; then
 		differs "meta-fail-raid$level c: after its metadata write failed, $vk stays in $vol" \
 			"(state $(cat /sys/block/$vol/md/dev-$vk/state)), the metadata on $good records" \
-			"$(mdadm --examine "$good" | awk -F': ' '/Failed disk/ {print "failed disk " $2; exit}'), map state $(map_state "$good")"
+			"failed disk $(examine_field "$good" 'Failed disk'), map state $(map_state "$good")"
 	else
 		fail "$vk still in $vol (state $(cat /sys/block/$vol/md/dev-$vk/state))"
 	fi

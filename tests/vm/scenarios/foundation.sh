@@ -46,12 +46,12 @@ sc_raid0_unmonitored() { # CTR VOL DISK0
 	[ -e "/run/mdadm/$ctr.pid" ] && fail "an mdmon was started for a RAID0-only container"
 	run dd if=/dev/urandom of="/dev/$vol" bs=4k count=16 oflag=direct status=none
 	check_eq "$(dirty_state "$d0")" clean "raid0 dirty state"
-	gen=$(mdadm --examine "$d0" | awk -F': ' '/Generation/ {print $2; exit}')
+	gen=$(examine_field "$d0" Generation)
 	[ -n "$gen" ] || fail "no generation in --examine"
 	timeout 20 mdmon --foreground "$ctr" || rc=$?
 	check_eq "$rc" 0 "exit code of an mdmon with nothing to monitor"
 	[ -e "/run/mdadm/$ctr.pid" ] && fail "pid file left behind"
-	check_eq "$(mdadm --examine "$d0" | awk -F': ' '/Generation/ {print $2; exit}')" "$gen" "generation after mdmon left"
+	check_eq "$(examine_field "$d0" Generation)" "$gen" "generation after mdmon left"
 	check_eq "$(dirty_state "$d0")" clean "raid0 dirty state after mdmon left"
 	examine_norm "$d0" > "$OUT/$IMPL.raid0.examine"
 }
@@ -69,7 +69,8 @@ sc_initial_resync() { # LEVEL NDISKS
 	wait_for "/sys/block/$vol/md/sync_action" resync 20 || fail "resync did not start"
 	sleep 4
 	local ck
-	ck=$(mdadm --examine "$d0" | awk -F': ' '/Checkpoint/ {print $2; exit}' | awk '{print $1}')
+	ck=$(examine_field "$d0" Checkpoint)
+	ck=${ck%% *}
 	log "mid-resync: $(mdadm --examine "$d0" | grep -E 'Migrate State|Checkpoint|Map State' | tr -s ' ' | tr '\n' ';')"
 	[ -n "$ck" ] && [ "$ck" -gt 0 ] || fail "no checkpoint recorded mid-resync (got '$ck')"
 	echo 200000 > /proc/sys/dev/raid/speed_limit_max

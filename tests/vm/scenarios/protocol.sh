@@ -6,7 +6,7 @@
 for a in "$@"; do export "${a?}"; done
 . "$VM_REPO/tests/vm/scenarios/common.sh"
 
-volume_count() { mdadm --examine "$1" | awk -F': ' '/RAID Devices/ {print $2; exit}'; }
+volume_count() { examine_field "$1" 'RAID Devices'; }
 
 # Create, write, rename and kill a second volume; add a spare. After each
 # step what is on disk is saved for the comparison with the C mdmon.

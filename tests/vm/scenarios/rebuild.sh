@@ -19,7 +19,7 @@ verify() { # VOL MB WHAT
 }
 # The members of volume VOL (kernel names), in slot order.
 members() { local d; for d in /sys/block/$1/md/dev-*; do echo "$(cat "$d/slot") ${d##*/dev-}"; done | sort -n | awk '$1 != "none" {print $2}'; }
-map_state() { mdadm --examine "$1" | awk -F': ' '/Map State/ {print $2; exit}'; }
+map_state() { examine_field "$1" 'Map State'; }
 wait_gone() { # VOL KNAME: the member left the volume
 	local i
 	for i in $(seq 100); do [ -e "/sys/block/$1/md/dev-$2" ] || return 0; sleep 0.1; done
@@ -122,7 +122,7 @@ start_volume_sampling() { # ACTION
 	run mdadm -I /dev/md/imsm0
 	wait $sampler
 }
-checkpoint() { mdadm --examine "$1" | awk -F': ' '/Checkpoint/ {print $2; exit}'; }
+checkpoint() { examine_field "$1" Checkpoint; }
 
 # Start a rebuild of NSPARES failed slots onto spares, slowly. Sets VOL,
 # SPARES (devices), GOOD (a surviving member), SIZE_S (component size).

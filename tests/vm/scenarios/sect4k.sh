@@ -10,7 +10,7 @@ REBUILD_AS_LIBRARY=1 . "$VM_REPO/tests/vm/scenarios/rebuild.sh"
 
 # Every disk of this group has 4096-byte logical sectors.
 export DISK_SECTOR_SIZE=4096
-sector_size() { mdadm --examine "$1" | awk -F': ' '/Sector Size/ {print $2; exit}'; }
+sector_size() { examine_field "$1" 'Sector Size'; }
 
 # Writes make the volume dirty on disk, idleness clean; after a stop and a
 # new assembly (the metadata loaded from the 4K disks) it is clean and

@@ -342,7 +342,7 @@ pub fn exercise(md: &mut dyn Metadata, disks: &mut MemDisks, mut arrays: Vec<Arr
     }
     let dev = DevT { major: 8, minor: 0 };
     let geom = DiskGeom { size_bytes: 64 << 20, sector_size: 512 };
-    if md.add_disk(NewDisk { dev, serial: *b"fuzz-new-disk\0\0\0", geom, random: 0x1234_5678 }) {
+    if md.add_disk(NewDisk { dev, serial: *b"fuzz-new-disk\0\0\0", geom, scsi_id: 0, random: 0x1234_5678 }) {
         disks.0.push(MemDisk {
             info: DiskInfo { dev, serial: *b"fuzz-new-disk\0\0\0", geom },
             regions: vec![(0, Vec::new())],

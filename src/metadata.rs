@@ -167,6 +167,9 @@ pub struct NewDisk {
     /// The serial as the format records it.
     pub serial: [u8; 16],
     pub geom: DiskGeom,
+    /// The disk's SCSI address as IMSM records it (host << 24 | channel << 16
+    /// | target << 8 | lun), 0 for a disk without one.
+    pub scsi_id: u32,
     /// Random bits from the shell, for formats that make identifiers for a
     /// new disk (DDF's disk GUID and reference number).
     pub random: u64,

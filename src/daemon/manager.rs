@@ -184,7 +184,8 @@ impl Daemon {
             let geom = DiskGeom { size_bytes, sector_size };
             let mut r = [0u8; 8];
             let _ = rustix::rand::getrandom(&mut r, rustix::rand::GetRandomFlags::empty());
-            if self.md.add_disk(NewDisk { dev, serial, geom, random: u64::from_ne_bytes(r) }) {
+            let scsi_id = super::sysfs::disk_scsi_id(dev).unwrap_or(0);
+            if self.md.add_disk(NewDisk { dev, serial, geom, scsi_id, random: u64::from_ne_bytes(r) }) {
                 info!("{}: {} added as a spare", self.devnm, d.kname);
                 for a in self.arrays.iter_mut() {
                     a.check_degraded = true;

@@ -83,6 +83,35 @@ pub fn md_devs(devnm: &str) -> Result<ArrayVec<MdDev, MAX_MDDEVS>, Errno> {
     Ok(out)
 }
 
+/// The SCSI address of a disk (`/sys/dev/block/M:m/device/scsi_device/`
+/// holds one directory named `host:channel:target:lun`), packed as IMSM
+/// records it; `None` for a disk that is not a SCSI device.
+pub fn disk_scsi_id(dev: DevT) -> Option<u32> {
+    let dir = path(format_args!("/sys/dev/block/{}:{}/device/scsi_device", dev.major, dev.minor));
+    let fd =
+        rustix::fs::open(dir.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut space = [MaybeUninit::<u8>::uninit(); 1024];
+    let mut it = RawDir::new(&fd, &mut space);
+    while let Some(Ok(ent)) = it.next() {
+        if let Some(id) = scsi_id_of(ent.file_name().to_bytes()) {
+            return Some(id);
+        }
+    }
+    None
+}
+
+/// `host:channel:target:lun` packed one byte each, high to low (a part
+/// wider than its byte spills into the next, as mdadm packs it).
+pub fn scsi_id_of(name: &[u8]) -> Option<u32> {
+    let mut parts = name.split(|&c| c == b':');
+    let mut id = 0u32;
+    for shift in [24u32, 16, 8, 0] {
+        let v = u32::try_from(parse_u64(parts.next()?)?).ok()?;
+        id |= v.wrapping_shl(shift);
+    }
+    parts.next().is_none().then_some(id)
+}
+
 /// What `manage_new` needs of a member array.
 #[derive(Clone, Debug)]
 pub struct ArrayGeom {
@@ -124,5 +153,16 @@ mod tests {
         assert_eq!(parse_level(b"raid10"), Some(10));
         assert_eq!(parse_level(b"linear"), None);
         assert_eq!(parse_level(b""), None);
+    }
+
+    #[test]
+    fn scsi_address() {
+        assert_eq!(scsi_id_of(b"0:0:2:0"), Some(0x0000_0200));
+        assert_eq!(scsi_id_of(b"3:1:2:4"), Some(0x0301_0204));
+        assert_eq!(scsi_id_of(b"."), None);
+        assert_eq!(scsi_id_of(b"0:0:2"), None);
+        assert_eq!(scsi_id_of(b"0:0:2:0:1"), None);
+        assert_eq!(scsi_id_of(b"0:x:2:0"), None);
+        assert_eq!(scsi_id_of(b"0:0:0:99999999999"), None);
     }
 }

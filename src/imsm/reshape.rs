@@ -266,7 +266,7 @@ mod tests {
         let mut serial = [0u8; 16];
         serial[..10].copy_from_slice(b"/dev/loop9");
         let geom = crate::metadata::DiskGeom { size_bytes: super::super::tests::DISK_BYTES, sector_size: 512 };
-        assert!(im.add_disk(NewDisk { dev, serial, geom, random: 0 }));
+        assert!(im.add_disk(NewDisk { dev, serial, geom, scsi_id: 0, random: 0 }));
         (d, im, dev)
     }
 
@@ -391,7 +391,7 @@ mod tests {
         let mut serial = [0u8; 16];
         serial[..10].copy_from_slice(b"/dev/loop9");
         let geom = crate::metadata::DiskGeom { size_bytes: super::super::tests::DISK_BYTES, sector_size: 512 };
-        assert!(im.add_disk(NewDisk { dev, serial, geom, random: 0 }));
+        assert!(im.add_disk(NewDisk { dev, serial, geom, scsi_id: 0, random: 0 }));
         im.process_update(&migration_payload(0, 5, -1, -1), &[]).expect("applied");
         let v = im.volume(0).unwrap();
         let (m0, m1) = (v.map0(), v.map1().unwrap());

@@ -30,6 +30,7 @@ impl Imsm {
         set_le32(&mut record, view::disk::TOTAL_BLOCKS_LO, sectors as u32);
         set_le32(&mut record, view::disk::TOTAL_BLOCKS_HI, (sectors >> 32) as u32);
         set_le32(&mut record, view::disk::STATUS, view::disk::SPARE);
+        set_le32(&mut record, view::disk::SCSI_ID, disk.scsi_id);
         let m = Member { dev: disk.dev, serial: disk.serial, geom: disk.geom, index: -1, record, current: true };
         if self.members.try_push(m).is_err() {
             return false;

@@ -209,6 +209,7 @@ pub(crate) fn spare_disk(minor: u32, mib: u64) -> crate::metadata::NewDisk {
         dev: DevT { major: 7, minor },
         serial,
         geom: DiskGeom { size_bytes: mib << 20, sector_size: 512 },
+        scsi_id: 0,
         random: 0,
     }
 }

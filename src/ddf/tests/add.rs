@@ -12,12 +12,13 @@ fn a_new_disk_becomes_a_global_spare_with_its_own_copies() {
     let dev = DevT { major: 7, minor: 9 };
     let geom = DiskGeom { size_bytes: size, sector_size: 512 };
     let used = be16(&ddf.phys, view::table::USED);
-    assert!(ddf.add_disk(NewDisk { dev, serial: [0; 16], geom, random: 0x1234_5678_9abc_def1 }));
-    assert!(!ddf.add_disk(NewDisk { dev, serial: [0; 16], geom, random: 7 }), "added once");
+    assert!(ddf.add_disk(NewDisk { dev, serial: [0; 16], geom, scsi_id: 0, random: 0x1234_5678_9abc_def1 }));
+    assert!(!ddf.add_disk(NewDisk { dev, serial: [0; 16], geom, scsi_id: 0, random: 7 }), "added once");
     let tiny = NewDisk {
         dev: DevT { major: 7, minor: 10 },
         serial: [0; 16],
         geom: DiskGeom { size_bytes: 16 << 20, sector_size: 512 },
+        scsi_id: 0,
         random: 7,
     };
     assert!(!ddf.add_disk(tiny), "too small for DDF");

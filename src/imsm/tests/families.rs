@@ -20,6 +20,7 @@ fn spare(minor: u32) -> NewDisk {
         dev: DevT { major: 7, minor },
         serial,
         geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 },
+        scsi_id: 0,
         random: 0,
     }
 }

@@ -26,6 +26,7 @@ fn failed_disk_replaced_by_spare_rebuilds_and_completes() {
         dev: DevT { major: 7, minor: 2 },
         serial,
         geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 },
+        scsi_id: 0x0000_0200,
         random: 0,
     };
     assert!(im.add_disk(spare));
@@ -56,6 +57,9 @@ fn failed_disk_replaced_by_spare_rebuilds_and_completes() {
     d.write_all(im.as_mut());
     let back = Imsm::from_mpb(&d.mpb(2)).unwrap();
     assert_eq!(back.volume(0).unwrap().curr_migr_unit(), 9);
+    // The spare's record carries its SCSI address, as mdadm records it.
+    let rec = back.table.iter().find(|r| r[..10] == serial[..10]).expect("spare in the table");
+    assert_eq!(le32(rec, view::disk::SCSI_ID), 0x0000_0200);
     // Slot 1 held /dev/loop0 (disk 0): the failed disk is no longer written.
     assert_eq!(d.mpb(1), d.mpb(2), "the new member carries the container's metadata");
     assert_ne!(d.mpb(0), d.mpb(1));
@@ -88,6 +92,7 @@ fn interrupted_rebuild_keeps_the_recovery_position() {
         dev,
         serial,
         geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 },
+        scsi_id: 0,
         random: 0,
     });
     let mut picks = ArrayVec::new();
@@ -132,6 +137,7 @@ fn rebuilding_raid1() -> (Box<Imsm>, ArrayCtx, DevT) {
         dev,
         serial,
         geom: DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 },
+        scsi_id: 0,
         random: 0,
     });
     let mut picks = ArrayVec::new();

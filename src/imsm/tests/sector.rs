@@ -298,9 +298,9 @@ fn a_member_of_another_sector_size_is_not_used() {
     let mut im = im;
     let serial = *b"/dev/loop9\0\0\0\0\0\0";
     let geom = DiskGeom { size_bytes: DISK_BYTES, sector_size: 512 };
-    assert!(!im.add_disk(NewDisk { dev: DevT { major: 7, minor: 9 }, serial, geom, random: 0 }));
+    assert!(!im.add_disk(NewDisk { dev: DevT { major: 7, minor: 9 }, serial, geom, scsi_id: 0, random: 0 }));
     let geom = DiskGeom { size_bytes: DISK_BYTES, sector_size: 4096 };
-    assert!(im.add_disk(NewDisk { dev: DevT { major: 7, minor: 9 }, serial, geom, random: 0 }));
+    assert!(im.add_disk(NewDisk { dev: DevT { major: 7, minor: 9 }, serial, geom, scsi_id: 0, random: 0 }));
 }
 
 #[test]
@@ -310,7 +310,7 @@ fn a_spare_on_a_4k_disk_records_its_size_in_4k_sectors() {
     let serial = *b"/dev/loop2\0\0\0\0\0\0";
     let geom = DiskGeom { size_bytes: DISK_BYTES, sector_size: 4096 };
     let info = DiskInfo { dev: DevT { major: 7, minor: 2 }, serial, geom };
-    assert!(im.add_disk(NewDisk { dev: info.dev, serial, geom, random: 0 }));
+    assert!(im.add_disk(NewDisk { dev: info.dev, serial, geom, scsi_id: 0, random: 0 }));
     d.disks.push((info, vec![0u8; TAIL]));
     d.write_all(im.as_mut());
     let spare = d.mpb(2);

@@ -164,6 +164,50 @@ fn load_ddf(devnm: &str, disks: &[Disk]) -> Result<Box<dyn Metadata>, std::strin
     r
 }
 
+/// The planner's I/O: render buffers, disks and AIO of the daemon.
+struct WriteShell<'a> {
+    devnm: &'a str,
+    md: &'a dyn Metadata,
+    disks: &'a [Disk],
+    wbufs: &'a mut ArrayVec<AlignedBuf, WRITE_BUFS>,
+    aio: &'a mut sys::aio::Aio,
+}
+
+impl crate::manager::plan::WriteIo for WriteShell<'_> {
+    fn target(&self, i: usize) -> Option<usize> {
+        self.md.disk_dev(i).and_then(|dev| self.disks.iter().position(|d| d.dev == dev))
+    }
+    fn render(&mut self, i: usize, disk: usize, buf: usize) -> Regions {
+        let d = &self.disks[disk];
+        let regions = self.md.render(i, d.geom, self.wbufs[buf].as_mut_slice());
+        if regions.is_empty() {
+            error!("{}: metadata for {} does not fit the write buffer", self.devnm, d.kname);
+        }
+        regions
+    }
+    fn same(&self, a: usize, b: usize, regions: &Regions) -> bool {
+        regions.iter().all(|r| region_bytes(&self.wbufs[a], r) == region_bytes(&self.wbufs[b], r))
+    }
+    fn write(&mut self, planned: &[crate::manager::plan::PlannedWrite], results: &mut [Result<(), i32>]) {
+        let mut writes: ArrayVec<sys::aio::Write<'_>, MAX_DISKS> = ArrayVec::new();
+        for w in planned {
+            writes.push(sys::aio::Write {
+                fd: self.disks[w.disk].fd.as_fd(),
+                buf: region_bytes(&self.wbufs[w.buf], &w.region),
+                offset: w.region.offset,
+            });
+        }
+        let mut res = [Ok(()); MAX_DISKS];
+        self.aio.write_all(&writes, &mut res[..writes.len()]);
+        for ((w, r), out) in planned.iter().zip(res.iter()).zip(results.iter_mut()) {
+            *out = r.map_err(|e| {
+                error!("{}: metadata write to {} failed: {e}", self.devnm, self.disks[w.disk].kname);
+                e.raw_os_error()
+            });
+        }
+    }
+}
+
 impl Daemon {
     /// Load the container's metadata from its member disks.
     #[inline(never)] // as `new`: the loaders' temporaries stay out of the caller's frame
@@ -230,12 +274,9 @@ impl Daemon {
         })
     }
 
-    /// Write pending metadata to every member that must receive it. All
-    /// disks are written together; identical images share one buffer. A
-    /// format that needs several writes per disk (DDF: sections, then the
-    /// header that describes them) gets them in phases: every disk's first
-    /// write, then every disk's second, and so on; a disk whose write failed
-    /// gets none of the later ones.
+    /// Write pending metadata to every member that must receive it, as
+    /// [`crate::manager::plan::write_all`] plans it (all disks together,
+    /// identical images sharing a buffer, multi-write formats in phases).
     ///
     /// Returns `None` when nothing was pending, else whether at least one
     /// disk received every write (the loader takes the newest copy, so the
@@ -244,80 +285,23 @@ impl Daemon {
         if !self.md.updates_pending() {
             return None;
         }
-        let mut any_ok = false;
-        let mut bad: ArrayVec<DevT, MAX_DISKS> = ArrayVec::new();
         let n = self.md.begin_write();
-        let mut i = 0;
-        while i < n {
-            // Fill the buffer pool with distinct images, then write a batch.
-            let mut batch: ArrayVec<(usize, usize, Regions), MAX_DISKS> = ArrayVec::new();
-            // The regions each filled buffer holds.
-            let mut images: ArrayVec<Regions, WRITE_BUFS> = ArrayVec::new();
-            while i < n && !images.is_full() && !batch.is_full() {
-                let disk = self.md.disk_dev(i).and_then(|dev| self.disks.iter().position(|d| d.dev == dev));
-                let Some(d) = disk else {
-                    i += 1;
-                    continue;
-                };
-                let slot = images.len();
-                let regions = self.md.render(i, self.disks[d].geom, self.wbufs[slot].as_mut_slice());
-                i += 1;
-                if regions.is_empty() {
-                    error!("{}: metadata for {} does not fit the write buffer", self.devnm, self.disks[d].kname);
-                    continue;
-                }
-                let same = (0..images.len()).find(|&j| {
-                    images[j] == regions
-                        && regions.iter().all(|r| region_bytes(&self.wbufs[j], r) == region_bytes(&self.wbufs[slot], r))
-                });
-                match same {
-                    Some(j) => batch.push((j, d, regions)),
-                    None => {
-                        images.push(regions.clone());
-                        batch.push((slot, d, regions));
-                    }
-                }
-            }
-            let phases = batch.iter().map(|b| b.2.len()).max().unwrap_or(0);
-            let mut failed = [false; MAX_DISKS];
-            for ph in 0..phases {
-                let mut writes: ArrayVec<sys::aio::Write<'_>, MAX_DISKS> = ArrayVec::new();
-                let mut who: ArrayVec<usize, MAX_DISKS> = ArrayVec::new();
-                for (k, (b, d, regions)) in batch.iter().enumerate() {
-                    let Some(r) = regions.get(ph) else { continue };
-                    if failed[k] {
-                        continue;
-                    }
-                    writes.push(sys::aio::Write {
-                        fd: self.disks[*d].fd.as_fd(),
-                        buf: region_bytes(&self.wbufs[*b], r),
-                        offset: r.offset,
-                    });
-                    who.push(k);
-                }
-                let mut results = [Ok(()); MAX_DISKS];
-                self.aio.write_all(&writes, &mut results[..writes.len()]);
-                for (w, res) in results[..writes.len()].iter().enumerate() {
-                    if let Err(e) = res {
-                        let k = who[w];
-                        failed[k] = true;
-                        let _ = bad.try_push(self.disks[batch[k].1].dev);
-                        error!("{}: metadata write to {} failed: {e}", self.devnm, self.disks[batch[k].1].kname);
-                    }
-                }
-            }
-            any_ok |= failed[..batch.len()].iter().any(|f| !f);
-        }
+        let mut io = WriteShell {
+            devnm: &self.devnm,
+            md: self.md.as_ref(),
+            disks: &self.disks,
+            wbufs: &mut self.wbufs,
+            aio: &mut self.aio,
+        };
+        let out = crate::manager::plan::write_all(n, WRITE_BUFS, &mut io);
         self.md.end_write();
-        // A write no disk took says nothing against one disk.
-        if any_ok {
-            for dev in bad {
-                if !self.meta_failed.contains(&dev) {
-                    let _ = self.meta_failed.try_push(dev);
-                }
+        for &d in out.to_fail() {
+            let dev = self.disks[d].dev;
+            if !self.meta_failed.contains(&dev) {
+                let _ = self.meta_failed.try_push(dev);
             }
         }
-        Some(any_ok)
+        Some(out.any_ok)
     }
 
     /// Run the monitor over every array once. Metadata reaches the disks

@@ -20,8 +20,7 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 
-/// Most member arrays one container may have monitored at once.
-pub const MAX_ARRAYS: usize = 8;
+pub use crate::manager::MAX_ARRAYS;
 /// Size of the buffer /proc/mdstat is read into.
 const MDSTAT_BUF: usize = 16 * 1024;
 /// Size of a metadata render buffer (largest MPB plus two sectors, rounded).
@@ -80,8 +79,10 @@ pub struct Daemon {
     /// The helper thread for sysfs writes that can sleep.
     worker: sys::worker::Worker,
     next_token: u32,
-    /// A refused removal waits for a retry.
-    retry_removal: bool,
+    /// The manager's deadlines (the removal retry).
+    timers: crate::manager::timers::Timers,
+    /// Counts arrays losing members, to serve them spares in that order.
+    fail_seq: u64,
     /// New arrays whose rebuilding members the helper thread is putting
     /// back at their checkpoints; monitored once that is done.
     resuming: Box<ArrayVec<manager::Resuming, MAX_ARRAYS>>,
@@ -99,6 +100,12 @@ pub struct Daemon {
     /// Disks whose metadata write failed while another disk took it: the
     /// manager fails them in md (the kernel's rule for native metadata).
     meta_failed: ArrayVec<DevT, MAX_DISKS>,
+}
+
+/// Milliseconds on the monotonic clock (the manager core's time).
+fn now_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64).saturating_mul(1000).saturating_add(t.tv_nsec as u64 / 1_000_000)
 }
 
 /// The bytes of `r` in a render buffer.
@@ -263,7 +270,8 @@ impl Daemon {
             sigterm: false,
             worker: sys::worker::Worker::start()?,
             next_token: 0,
-            retry_removal: false,
+            timers: Default::default(),
+            fail_seq: 0,
             resuming: Box::default(),
             kept_delays: takeover::Delays::new(),
             rescan: true,
@@ -312,11 +320,15 @@ impl Daemon {
             let act = self.arrays[i].pass(self.md.as_mut(), &mut self.bb);
             let written = self.sync_metadata();
             self.arrays[i].apply(&act, written != Some(false));
+            let a = &mut self.arrays[i];
+            if a.failed_at.is_none() && a.members.iter().any(|m| !m.live()) {
+                self.fail_seq += 1;
+                a.failed_at = Some(self.fail_seq);
+            }
             if self.arrays[i].mon.curr_state != md::ArrayState::Active {
                 self.arrays[i].quiet_ticks = 0;
             }
-            let release = act.deactivate || (self.sigterm && !act.dirty);
-            if release {
+            if crate::manager::decide::release(&act, self.sigterm) {
                 let a = self.arrays.remove(i);
                 if act.deactivate {
                     info!("{}: {} stopped", self.devnm, a.devnm);
@@ -351,13 +363,13 @@ impl Daemon {
         while i < self.arrays.len() {
             let a = &self.arrays[i];
             let now = stat.entries.iter().find(|e| e.devnm == a.devnm).map(|e| e.level.as_str()).unwrap_or("");
-            let level = sysfs::parse_level(now.as_bytes());
-            if now.is_empty() || level == Some(a.mon.ctx.level) {
+            let change = crate::manager::decide::level_change(now, a.mon.ctx.level);
+            if change == crate::manager::decide::LevelChange::Keep {
                 i += 1;
                 continue;
             }
             let mut a = self.arrays.remove(i);
-            if level.is_some_and(|l| l > 0) {
+            if change == crate::manager::decide::LevelChange::Reopen {
                 info!("{}: {} changed level to {now}; monitoring it afresh", self.devnm, a.devnm);
             } else {
                 // Nothing will resync it: record it clean, as for a stop
@@ -424,7 +436,7 @@ impl Daemon {
     /// The manager's work between monitor passes.
     fn manager_duties(&mut self) {
         if self.finish_removals() {
-            self.retry_removal = true;
+            self.timers.removal_refused(now_ms());
         }
         self.finish_resumes();
         self.handle_reshapes();
@@ -534,15 +546,10 @@ impl Daemon {
                 .filter(|a| matches!(a.mon.curr_state, md::ArrayState::Active | md::ArrayState::ActiveIdle))
                 .map(|a| a.watchdog_ms())
                 .min();
-            let timeout_ms = if self.arrays.is_empty() {
-                Some(20)
-            } else if self.retry_removal {
-                self.retry_removal = false;
-                Some(100)
-            } else {
-                watchdog_ms
-            };
-            let watching = timeout_ms.is_some() && timeout_ms == watchdog_ms;
+            let now = now_ms();
+            self.timers.handle_timeout(now);
+            let t = self.timers.poll_timeout(now, self.arrays.is_empty(), watchdog_ms);
+            let (timeout_ms, watching) = (t.ms, t.watchdog);
             let timeout = timeout_ms.map(|ms| rustix::time::Timespec {
                 tv_sec: (ms / 1000) as i64,
                 tv_nsec: ((ms % 1000) * 1_000_000) as i64,

@@ -447,21 +447,22 @@ impl Daemon {
 
     /// Whether the loop is done; `Some(code)` to exit.
     fn exit_check(&mut self, first: bool) -> Option<i32> {
-        if !self.arrays.is_empty() || !self.resuming.is_empty() {
-            return None;
-        }
-        if self.sigterm {
-            info!("{}: all arrays clean; exiting", self.devnm);
-            return Some(0);
-        }
-        if self.container_released() {
-            if !first {
-                info!("{}: no arrays left to monitor; exiting", self.devnm);
+        use crate::manager::decide::{exit_check, Exit};
+        match exit_check(!self.arrays.is_empty() || !self.resuming.is_empty(), self.sigterm) {
+            Exit::Stay => None,
+            Exit::Terminated => {
+                info!("{}: all arrays clean; exiting", self.devnm);
+                Some(0)
             }
-            self.control.remove_files();
-            return Some(0);
+            Exit::IfContainerReleased if self.container_released() => {
+                if !first {
+                    info!("{}: no arrays left to monitor; exiting", self.devnm);
+                }
+                self.control.remove_files();
+                Some(0)
+            }
+            Exit::IfContainerReleased => None,
         }
-        None
     }
 
     /// A poll timed out with no event: an array that has stayed `active`

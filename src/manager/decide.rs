@@ -75,3 +75,24 @@ pub fn grow_to(want: u64, now_kib: Option<u64>, in_flight: bool) -> Option<u64> 
 pub fn release(act: &Actions, exiting: bool) -> bool {
     act.deactivate || (exiting && !act.dirty)
 }
+
+/// Whether the loop ends, after the manager's duties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Arrays are monitored (or being resumed): go on.
+    Stay,
+    /// Exiting on SIGTERM and every array is released: exit now.
+    Terminated,
+    /// Nothing is monitored: exit if the container is released (gone, or
+    /// nobody holds it exclusively, so no member is about to start).
+    IfContainerReleased,
+}
+
+/// `busy`: some array is monitored or being resumed.
+pub fn exit_check(busy: bool, exiting: bool) -> Exit {
+    match (busy, exiting) {
+        (true, _) => Exit::Stay,
+        (false, true) => Exit::Terminated,
+        (false, false) => Exit::IfContainerReleased,
+    }
+}

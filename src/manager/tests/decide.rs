@@ -71,3 +71,38 @@ fn release_on_stop_or_clean_exit() {
     act.deactivate = true;
     assert!(release(&act, false));
 }
+
+#[test]
+fn exit_decisions() {
+    assert_eq!(exit_check(true, true), Exit::Stay);
+    assert_eq!(exit_check(true, false), Exit::Stay);
+    assert_eq!(exit_check(false, true), Exit::Terminated);
+    assert_eq!(exit_check(false, false), Exit::IfContainerReleased);
+}
+
+#[test]
+fn sigterm_releases_clean_arrays_at_once_and_active_ones_once_clean() {
+    use crate::md::ArrayState;
+    let mut k = Kernel::default();
+    k.array(0, &[dev(0), dev(1)]);
+    k.array(1, &[dev(0), dev(1)]);
+    let mut s = Sim::new(k, FakeMd::with_spares(&[dev(3)], 2));
+    // Array 1 has writes in flight.
+    s.kernel.arrays[1].array_state = ArrayState::Active;
+    s.monitor_pass();
+    s.exiting = true;
+    s.monitor_pass();
+    assert_eq!(s.released, vec![0], "the clean array goes, the active one stays");
+    assert_eq!(exit_check(!s.arrays.is_empty(), s.exiting), Exit::Stay);
+    // A failure while exiting is recorded, but no spare is activated.
+    s.kernel.fail(1, dev(0));
+    s.monitor_pass();
+    s.duties();
+    assert_eq!(s.md.log, vec!["fail inst 1 slot 0"]);
+    assert!(s.added.is_empty());
+    // The writes end: md's safe-mode timer makes it clean.
+    s.kernel.arrays[1].array_state = ArrayState::Clean;
+    s.monitor_pass();
+    assert_eq!(s.released, vec![0, 1]);
+    assert_eq!(exit_check(!s.arrays.is_empty(), s.exiting), Exit::Terminated);
+}

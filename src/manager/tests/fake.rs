@@ -1,7 +1,7 @@
 //! Doubles for the manager core's tests.
 
 use crate::manager::failures::{self, Why};
-use crate::manager::{spares, timers::Timers, ArrayView};
+use crate::manager::{decide, spares, timers::Timers, ArrayView};
 use crate::md::{ArrayState, DevState, SyncAction, MAX_SECTOR};
 use crate::metadata::{
     ArrayCtx, Consistency, DevT, DiskGeom, Metadata, NewMember, OpenError, Regions, SlotInfo, MAX_SLOTS,
@@ -233,6 +233,10 @@ pub struct Sim {
     pub added: Vec<(u32, DevT, u64)>,
     /// Removals md refused.
     pub refused: usize,
+    /// SIGTERM came.
+    pub exiting: bool,
+    /// Arrays (inst) released, in order.
+    pub released: Vec<u32>,
 }
 
 impl Sim {
@@ -266,12 +270,16 @@ impl Sim {
             fanned: Vec::new(),
             added: Vec::new(),
             refused: 0,
+            exiting: false,
+            released: Vec::new(),
         }
     }
 
     /// The monitor's pass over every array (as `Daemon::monitor_pass`).
     pub fn monitor_pass(&mut self) {
-        for a in self.arrays.iter_mut() {
+        let mut i = 0;
+        while i < self.arrays.len() {
+            let a = &mut self.arrays[i];
             let ka = &self.kernel.arrays[a.k];
             let devs = a
                 .mon
@@ -304,6 +312,19 @@ impl Sim {
                 }
             }
             a.check_degraded |= act.check_degraded;
+            if decide::release(&act, self.exiting) {
+                // A stopped array is cleared (the shell writes `clear`).
+                if act.next_state == Some(ArrayState::Clear) {
+                    self.kernel.arrays[a.k].array_state = ArrayState::Clear;
+                }
+                self.released.push(a.mon.ctx.inst);
+                self.arrays.remove(i);
+                continue;
+            }
+            if let Some(s) = act.next_state {
+                self.kernel.arrays[a.k].array_state = s;
+            }
+            i += 1;
         }
     }
 
@@ -337,7 +358,7 @@ impl Sim {
                 }
             }
         }
-        let Ok(order) = spares::order(&self.views(), false) else { return };
+        let Ok(order) = spares::order(&self.views(), self.exiting) else { return };
         for ai in order {
             let a = &mut self.arrays[ai];
             a.check_degraded = false;

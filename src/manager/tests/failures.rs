@@ -83,3 +83,42 @@ fn the_fake_kernel_fails_the_shared_disk_everywhere() {
     // Recorded once per array in the metadata.
     assert_eq!(s.md.log, vec!["fail inst 0 slot 1", "fail inst 1 slot 0"]);
 }
+
+/// Three disks that take metadata writes; `bad` fails every write.
+struct Disks {
+    bad: usize,
+}
+
+impl crate::manager::plan::WriteIo for Disks {
+    fn target(&self, i: usize) -> Option<usize> {
+        Some(i)
+    }
+    fn render(&mut self, _i: usize, _disk: usize, _buf: usize) -> crate::metadata::Regions {
+        [crate::metadata::Region { offset: 0, start: 0, len: 512 }].into_iter().collect()
+    }
+    fn same(&self, _a: usize, _b: usize, _r: &crate::metadata::Regions) -> bool {
+        true
+    }
+    fn write(&mut self, w: &[crate::manager::plan::PlannedWrite], res: &mut [Result<(), i32>]) {
+        for (w, r) in w.iter().zip(res.iter_mut()) {
+            *r = if w.disk == self.bad { Err(5) } else { Ok(()) };
+        }
+    }
+}
+
+#[test]
+fn a_failed_metadata_write_fails_the_disk_in_md_and_reaches_the_metadata() {
+    let mut k = Kernel::default();
+    k.array(0, &[dev(0), dev(1), dev(2)]);
+    k.array(1, &[dev(1), dev(2)]);
+    let mut s = Sim::new(k, FakeMd::default());
+    // Disk 1's metadata write fails; the others take it.
+    let out = crate::manager::plan::write_all(3, 2, &mut Disks { bad: 1 });
+    assert!(out.any_ok);
+    s.meta_failed.extend(out.to_fail().iter().map(|&d| dev(d as u32)));
+    s.run(|_| Some(0));
+    assert_eq!(s.fanned, vec![(0, dev(1), Why::MetadataWrite), (1, dev(1), Why::MetadataWrite)]);
+    // md failed it; the monitor recorded the failure in the metadata.
+    assert_eq!(s.md.log, vec!["fail inst 0 slot 1", "fail inst 1 slot 0"]);
+    assert!(s.kernel.arrays.iter().all(|a| a.members.iter().all(|m| m.dev != dev(1))));
+}

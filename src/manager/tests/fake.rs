@@ -235,6 +235,8 @@ pub struct Sim {
     pub refused: usize,
     /// SIGTERM came.
     pub exiting: bool,
+    /// Disks whose metadata write failed (as the daemon's `meta_failed`).
+    pub meta_failed: Vec<DevT>,
     /// Arrays (inst) released, in order.
     pub released: Vec<u32>,
 }
@@ -271,6 +273,7 @@ impl Sim {
             added: Vec::new(),
             refused: 0,
             exiting: false,
+            meta_failed: Vec::new(),
             released: Vec::new(),
         }
     }
@@ -344,7 +347,8 @@ impl Sim {
     /// completing any job.
     pub fn duties(&mut self) {
         self.timers.handle_timeout(self.now);
-        let fails = failures::fan_out(&self.views(), &[], &self.md);
+        let meta_failed = core::mem::take(&mut self.meta_failed);
+        let fails = failures::fan_out(&self.views(), &meta_failed, &self.md);
         for f in fails {
             let (k, d) = (self.arrays[f.array].k, self.arrays[f.array].mon.ctx.slots[f.member].dev);
             self.kernel.fail(k, d);

@@ -36,3 +36,29 @@ fn an_overdue_deadline_polls_without_waiting() {
     t.removal_refused(0);
     assert_eq!(t.poll_timeout(500, false, None).ms, Some(0));
 }
+
+#[test]
+fn a_refused_removal_in_the_fake_md_arms_the_retry_and_the_retry_removes_it() {
+    use super::fake::*;
+    let mut k = Kernel::default();
+    k.array(0, &[dev(0), dev(1)]);
+    k.refuse.push((0, dev(0)));
+    let mut s = Sim::new(k, FakeMd::default());
+    s.now = 5000;
+    s.kernel.fail(0, dev(0));
+    s.monitor_pass();
+    s.duties();
+    assert_eq!(s.jobs.len(), 1);
+    s.finish_job(0);
+    assert_eq!(s.refused, 1);
+    assert_eq!(s.timers.next_deadline(), Some(5000 + REMOVAL_RETRY_MS));
+    // The loop sleeps at most until the retry, not the watchdog period.
+    let t = s.timers.poll_timeout(5020, false, Some(6000));
+    assert_eq!(t, Timeout { ms: Some(80), watchdog: false });
+    s.now = 5100;
+    s.duties();
+    assert_eq!(s.timers.next_deadline(), None, "handled");
+    assert_eq!(s.jobs.len(), 1, "resubmitted");
+    s.finish_job(0);
+    assert!(s.kernel.arrays[0].members.iter().all(|m| m.dev != dev(0)));
+}

@@ -2,6 +2,9 @@
 //! removing failed members (through the helper thread, since `remove` can
 //! sleep), failing a disk in every array that uses it, following disks that
 //! join or leave the container, and putting spares into degraded arrays.
+//! The decisions (who is failed where, which array gets spares when, where
+//! rebuilds resume, when `array_size` grows) come from [`crate::manager`];
+//! this file reads sysfs for them and executes what they return.
 
 use super::array::{Member, Removal};
 use super::start::disk_serial;

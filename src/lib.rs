@@ -10,6 +10,7 @@ pub mod ddf;
 #[cfg(any(test, feature = "harness"))]
 pub mod harness;
 pub mod imsm;
+pub mod manager;
 pub mod md;
 pub mod mdstat;
 pub mod metadata;

@@ -163,6 +163,9 @@ pub struct Array {
     pub check_reshape: bool,
     /// The helper thread is writing `array_size` (job token).
     pub size_job: Option<u32>,
+    /// When (in the daemon's count) the array first lost a member since it
+    /// last got spares: spares go to arrays in that order.
+    pub failed_at: Option<u64>,
     /// The safe-mode delay in force (ms), restored after a nudge.
     pub delay_ms: u64,
     /// Watchdog ticks (quiet poll timeouts) the array has stayed `active`.
@@ -241,6 +244,7 @@ impl Array {
             check_degraded: missing,
             check_reshape: false,
             size_job: None,
+            failed_at: None,
             delay_ms,
             quiet_ticks: 0,
         })
@@ -446,6 +450,16 @@ impl Array {
         };
         let busy = self.sync_action.read(&mut buf).map(|v| !v.starts_with(b"idle")).unwrap_or(false);
         blocked || busy
+    }
+
+    /// What the manager core sees of this array.
+    pub fn view(&self) -> crate::manager::ArrayView<'_> {
+        crate::manager::ArrayView {
+            ctx: &self.mon.ctx,
+            leaving: self.members.iter().map(|m| !m.live()).collect(),
+            check_degraded: self.check_degraded,
+            failed_at: self.failed_at,
+        }
     }
 
     /// How long the loop may sleep before it looks at an `active` array

@@ -2,11 +2,15 @@
 //! removing failed members (through the helper thread, since `remove` can
 //! sleep), failing a disk in every array that uses it, following disks that
 //! join or leave the container, and putting spares into degraded arrays.
+//! The decisions (who is failed where, which array gets spares when, where
+//! rebuilds resume, when `array_size` grows) come from [`crate::manager`];
+//! this file reads sysfs for them and executes what they return.
 
 use super::array::{Member, Removal};
 use super::start::disk_serial;
 use super::sysfs::{md_devs, path};
 use super::{Daemon, Disk};
+use crate::manager::decide::Resume;
 use crate::md::{DevState, SyncAction};
 use crate::metadata::{DiskGeom, NewDisk, NewMember, SlotInfo, MAX_SLOTS};
 use crate::sys::{
@@ -97,10 +101,10 @@ impl Daemon {
             let want = a.mon.ctx.custom_array_size;
             let now = super::sysfs::read_num(path(format_args!("/sys/block/{}/md/array_size", a.devnm)).as_str());
             // array_size is in KiB; the metadata size in sectors.
-            if want > 0 && now.is_some_and(|kib| want > kib * 2) && a.size_job.is_none() {
+            if let Some(kib) = crate::manager::decide::grow_to(want, now, a.size_job.is_some()) {
                 self.next_token = self.next_token.wrapping_add(1);
                 let mut v = heapless::String::<32>::new();
-                let _ = write!(v, "{}", want / 2);
+                let _ = write!(v, "{kib}");
                 let attr = path(format_args!("/sys/block/{}/md/array_size", a.devnm));
                 if self.worker.submit(Job::write(self.next_token, attr, v.as_str())) {
                     a.size_job = Some(self.next_token);
@@ -116,31 +120,24 @@ impl Daemon {
     /// array started, e.g. created by mdadm, while a failure was recorded),
     /// and so is a member on a disk whose metadata write failed.
     pub(super) fn propagate_failures(&mut self) {
-        let mut failed: ArrayVec<crate::metadata::DevT, MAX_SLOTS> = ArrayVec::new();
-        for a in self.arrays.iter() {
-            for (s, m) in a.mon.ctx.slots.iter().zip(a.members.iter()) {
-                if s.state.has(DevState::FAULTY) || m.removal != Removal::No {
-                    let _ = failed.try_push(s.dev);
-                }
-            }
-        }
+        use crate::manager::failures::{fan_out, Why};
         let meta_failed = core::mem::take(&mut self.meta_failed);
-        for a in self.arrays.iter() {
-            for (s, m) in a.mon.ctx.slots.iter().zip(a.members.iter()) {
-                if !m.live() || s.state.has(DevState::FAULTY) {
-                    continue;
+        let views: ArrayVec<_, { super::MAX_ARRAYS }> = self.arrays.iter().map(|a| a.view()).collect();
+        let fails = fan_out(&views, &meta_failed, self.md.as_ref());
+        drop(views);
+        for f in fails {
+            let a = &self.arrays[f.array];
+            let m = &a.members[f.member];
+            match f.why {
+                Why::MetadataWrite => {
+                    error!("{}: failing {} in {}: its metadata write failed", self.devnm, m.kname, a.devnm)
                 }
-                if meta_failed.contains(&s.dev) {
-                    error!("{}: failing {} in {}: its metadata write failed", self.devnm, m.kname, a.devnm);
-                    let _ = m.state.write("faulty");
-                } else if failed.contains(&s.dev) {
-                    info!("{}: failing {} in {} too", self.devnm, m.kname, a.devnm);
-                    let _ = m.state.write("faulty");
-                } else if self.md.disk_failed(s.dev) {
-                    info!("{}: failing {} in {}: its disk is recorded failed", self.devnm, m.kname, a.devnm);
-                    let _ = m.state.write("faulty");
+                Why::FailedElsewhere => info!("{}: failing {} in {} too", self.devnm, m.kname, a.devnm),
+                Why::RecordedFailed => {
+                    info!("{}: failing {} in {}: its disk is recorded failed", self.devnm, m.kname, a.devnm)
                 }
             }
+            let _ = m.state.write("faulty");
         }
     }
 
@@ -200,15 +197,17 @@ impl Daemon {
     /// Put spares into arrays that asked for them (upstream's
     /// `manage_member` spare activation).
     pub(super) fn activate_spares(&mut self) {
-        if self.sigterm {
-            return;
-        }
-        for ai in 0..self.arrays.len() {
+        let views: ArrayVec<_, { super::MAX_ARRAYS }> = self.arrays.iter().map(|a| a.view()).collect();
+        let order = crate::manager::spares::order(&views, self.sigterm);
+        drop(views);
+        let Ok(order) = order else { return };
+        for ai in order {
             let a = &mut self.arrays[ai];
-            if !a.check_degraded || a.members.iter().any(|m| m.removal != Removal::No) || a.frozen() {
+            if a.frozen() {
                 continue;
             }
             a.check_degraded = false;
+            a.failed_at = None;
             let mut picks: ArrayVec<NewMember, MAX_SLOTS> = ArrayVec::new();
             self.md.choose_spares(&a.mon.ctx, &mut picks);
             if picks.is_empty() {
@@ -311,20 +310,24 @@ impl Daemon {
             return Some(a);
         }
         let mut jobs = ArrayVec::new();
-        for (i, s) in a.mon.ctx.slots.iter().enumerate() {
-            let Some(pos) = self.md.resume_position(&a.mon.ctx, s.slot) else { continue };
-            let kname = &a.members[i].kname;
-            if s.recovery_start >= pos {
-                // mdadm already started it there (it does for a single
-                // rebuilding member).
-                if s.recovery_start < crate::md::MAX_SECTOR {
-                    info!(
-                        "{}: {}: rebuild of slot {} ({kname}) resumes at sector {} (checkpoint {pos}, set by mdadm)",
-                        self.devnm, a.devnm, s.slot, s.recovery_start
-                    );
+        for r in crate::manager::decide::resume_plan(&a.mon.ctx, self.md.as_ref()) {
+            let (i, pos) = match r {
+                Resume::Readd { member, pos } => (member, pos),
+                Resume::AlreadyAt { member, at, pos } => {
+                    // mdadm already started it there (it does for a single
+                    // rebuilding member).
+                    if at < crate::md::MAX_SECTOR {
+                        let (slot, kname) = (a.mon.ctx.slots[member].slot, &a.members[member].kname);
+                        info!(
+                            "{}: {}: rebuild of slot {slot} ({kname}) resumes at sector {at} (checkpoint {pos}, set by mdadm)",
+                            self.devnm, a.devnm
+                        );
+                    }
+                    continue;
                 }
-                continue;
-            }
+            };
+            let s = &a.mon.ctx.slots[i];
+            let kname = &a.members[i].kname;
             let Some(job) = readd_job(&a.devnm, kname, s, pos, self.next_token.wrapping_add(1)) else {
                 warn!("{}: {}: cannot read the geometry of {kname}; its rebuild restarts", self.devnm, a.devnm);
                 continue;

@@ -20,8 +20,7 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 
-/// Most member arrays one container may have monitored at once.
-pub const MAX_ARRAYS: usize = 8;
+pub use crate::manager::MAX_ARRAYS;
 /// Size of the buffer /proc/mdstat is read into.
 const MDSTAT_BUF: usize = 16 * 1024;
 /// Size of a metadata render buffer (largest MPB plus two sectors, rounded).
@@ -80,8 +79,10 @@ pub struct Daemon {
     /// The helper thread for sysfs writes that can sleep.
     worker: sys::worker::Worker,
     next_token: u32,
-    /// A refused removal waits for a retry.
-    retry_removal: bool,
+    /// The manager's deadlines (the removal retry).
+    timers: crate::manager::timers::Timers,
+    /// Counts arrays losing members, to serve them spares in that order.
+    fail_seq: u64,
     /// New arrays whose rebuilding members the helper thread is putting
     /// back at their checkpoints; monitored once that is done.
     resuming: Box<ArrayVec<manager::Resuming, MAX_ARRAYS>>,
@@ -99,6 +100,12 @@ pub struct Daemon {
     /// Disks whose metadata write failed while another disk took it: the
     /// manager fails them in md (the kernel's rule for native metadata).
     meta_failed: ArrayVec<DevT, MAX_DISKS>,
+}
+
+/// Milliseconds on the monotonic clock (the manager core's time).
+fn now_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64).saturating_mul(1000).saturating_add(t.tv_nsec as u64 / 1_000_000)
 }
 
 /// The bytes of `r` in a render buffer.
@@ -164,6 +171,50 @@ fn load_ddf(devnm: &str, disks: &[Disk]) -> Result<Box<dyn Metadata>, std::strin
     r
 }
 
+/// The planner's I/O: render buffers, disks and AIO of the daemon.
+struct WriteShell<'a> {
+    devnm: &'a str,
+    md: &'a dyn Metadata,
+    disks: &'a [Disk],
+    wbufs: &'a mut ArrayVec<AlignedBuf, WRITE_BUFS>,
+    aio: &'a mut sys::aio::Aio,
+}
+
+impl crate::manager::plan::WriteIo for WriteShell<'_> {
+    fn target(&self, i: usize) -> Option<usize> {
+        self.md.disk_dev(i).and_then(|dev| self.disks.iter().position(|d| d.dev == dev))
+    }
+    fn render(&mut self, i: usize, disk: usize, buf: usize) -> Regions {
+        let d = &self.disks[disk];
+        let regions = self.md.render(i, d.geom, self.wbufs[buf].as_mut_slice());
+        if regions.is_empty() {
+            error!("{}: metadata for {} does not fit the write buffer", self.devnm, d.kname);
+        }
+        regions
+    }
+    fn same(&self, a: usize, b: usize, regions: &Regions) -> bool {
+        regions.iter().all(|r| region_bytes(&self.wbufs[a], r) == region_bytes(&self.wbufs[b], r))
+    }
+    fn write(&mut self, planned: &[crate::manager::plan::PlannedWrite], results: &mut [Result<(), i32>]) {
+        let mut writes: ArrayVec<sys::aio::Write<'_>, MAX_DISKS> = ArrayVec::new();
+        for w in planned {
+            writes.push(sys::aio::Write {
+                fd: self.disks[w.disk].fd.as_fd(),
+                buf: region_bytes(&self.wbufs[w.buf], &w.region),
+                offset: w.region.offset,
+            });
+        }
+        let mut res = [Ok(()); MAX_DISKS];
+        self.aio.write_all(&writes, &mut res[..writes.len()]);
+        for ((w, r), out) in planned.iter().zip(res.iter()).zip(results.iter_mut()) {
+            *out = r.map_err(|e| {
+                error!("{}: metadata write to {} failed: {e}", self.devnm, self.disks[w.disk].kname);
+                e.raw_os_error()
+            });
+        }
+    }
+}
+
 impl Daemon {
     /// Load the container's metadata from its member disks.
     #[inline(never)] // as `new`: the loaders' temporaries stay out of the caller's frame
@@ -219,7 +270,8 @@ impl Daemon {
             sigterm: false,
             worker: sys::worker::Worker::start()?,
             next_token: 0,
-            retry_removal: false,
+            timers: Default::default(),
+            fail_seq: 0,
             resuming: Box::default(),
             kept_delays: takeover::Delays::new(),
             rescan: true,
@@ -230,12 +282,9 @@ impl Daemon {
         })
     }
 
-    /// Write pending metadata to every member that must receive it. All
-    /// disks are written together; identical images share one buffer. A
-    /// format that needs several writes per disk (DDF: sections, then the
-    /// header that describes them) gets them in phases: every disk's first
-    /// write, then every disk's second, and so on; a disk whose write failed
-    /// gets none of the later ones.
+    /// Write pending metadata to every member that must receive it, as
+    /// [`crate::manager::plan::write_all`] plans it (all disks together,
+    /// identical images sharing a buffer, multi-write formats in phases).
     ///
     /// Returns `None` when nothing was pending, else whether at least one
     /// disk received every write (the loader takes the newest copy, so the
@@ -244,80 +293,23 @@ impl Daemon {
         if !self.md.updates_pending() {
             return None;
         }
-        let mut any_ok = false;
-        let mut bad: ArrayVec<DevT, MAX_DISKS> = ArrayVec::new();
         let n = self.md.begin_write();
-        let mut i = 0;
-        while i < n {
-            // Fill the buffer pool with distinct images, then write a batch.
-            let mut batch: ArrayVec<(usize, usize, Regions), MAX_DISKS> = ArrayVec::new();
-            // The regions each filled buffer holds.
-            let mut images: ArrayVec<Regions, WRITE_BUFS> = ArrayVec::new();
-            while i < n && !images.is_full() && !batch.is_full() {
-                let disk = self.md.disk_dev(i).and_then(|dev| self.disks.iter().position(|d| d.dev == dev));
-                let Some(d) = disk else {
-                    i += 1;
-                    continue;
-                };
-                let slot = images.len();
-                let regions = self.md.render(i, self.disks[d].geom, self.wbufs[slot].as_mut_slice());
-                i += 1;
-                if regions.is_empty() {
-                    error!("{}: metadata for {} does not fit the write buffer", self.devnm, self.disks[d].kname);
-                    continue;
-                }
-                let same = (0..images.len()).find(|&j| {
-                    images[j] == regions
-                        && regions.iter().all(|r| region_bytes(&self.wbufs[j], r) == region_bytes(&self.wbufs[slot], r))
-                });
-                match same {
-                    Some(j) => batch.push((j, d, regions)),
-                    None => {
-                        images.push(regions.clone());
-                        batch.push((slot, d, regions));
-                    }
-                }
-            }
-            let phases = batch.iter().map(|b| b.2.len()).max().unwrap_or(0);
-            let mut failed = [false; MAX_DISKS];
-            for ph in 0..phases {
-                let mut writes: ArrayVec<sys::aio::Write<'_>, MAX_DISKS> = ArrayVec::new();
-                let mut who: ArrayVec<usize, MAX_DISKS> = ArrayVec::new();
-                for (k, (b, d, regions)) in batch.iter().enumerate() {
-                    let Some(r) = regions.get(ph) else { continue };
-                    if failed[k] {
-                        continue;
-                    }
-                    writes.push(sys::aio::Write {
-                        fd: self.disks[*d].fd.as_fd(),
-                        buf: region_bytes(&self.wbufs[*b], r),
-                        offset: r.offset,
-                    });
-                    who.push(k);
-                }
-                let mut results = [Ok(()); MAX_DISKS];
-                self.aio.write_all(&writes, &mut results[..writes.len()]);
-                for (w, res) in results[..writes.len()].iter().enumerate() {
-                    if let Err(e) = res {
-                        let k = who[w];
-                        failed[k] = true;
-                        let _ = bad.try_push(self.disks[batch[k].1].dev);
-                        error!("{}: metadata write to {} failed: {e}", self.devnm, self.disks[batch[k].1].kname);
-                    }
-                }
-            }
-            any_ok |= failed[..batch.len()].iter().any(|f| !f);
-        }
+        let mut io = WriteShell {
+            devnm: &self.devnm,
+            md: self.md.as_ref(),
+            disks: &self.disks,
+            wbufs: &mut self.wbufs,
+            aio: &mut self.aio,
+        };
+        let out = crate::manager::plan::write_all(n, WRITE_BUFS, &mut io);
         self.md.end_write();
-        // A write no disk took says nothing against one disk.
-        if any_ok {
-            for dev in bad {
-                if !self.meta_failed.contains(&dev) {
-                    let _ = self.meta_failed.try_push(dev);
-                }
+        for &d in out.to_fail() {
+            let dev = self.disks[d].dev;
+            if !self.meta_failed.contains(&dev) {
+                let _ = self.meta_failed.try_push(dev);
             }
         }
-        Some(any_ok)
+        Some(out.any_ok)
     }
 
     /// Run the monitor over every array once. Metadata reaches the disks
@@ -328,11 +320,15 @@ impl Daemon {
             let act = self.arrays[i].pass(self.md.as_mut(), &mut self.bb);
             let written = self.sync_metadata();
             self.arrays[i].apply(&act, written != Some(false));
+            let a = &mut self.arrays[i];
+            if a.failed_at.is_none() && a.members.iter().any(|m| !m.live()) {
+                self.fail_seq += 1;
+                a.failed_at = Some(self.fail_seq);
+            }
             if self.arrays[i].mon.curr_state != md::ArrayState::Active {
                 self.arrays[i].quiet_ticks = 0;
             }
-            let release = act.deactivate || (self.sigterm && !act.dirty);
-            if release {
+            if crate::manager::decide::release(&act, self.sigterm) {
                 let a = self.arrays.remove(i);
                 if act.deactivate {
                     info!("{}: {} stopped", self.devnm, a.devnm);
@@ -367,13 +363,13 @@ impl Daemon {
         while i < self.arrays.len() {
             let a = &self.arrays[i];
             let now = stat.entries.iter().find(|e| e.devnm == a.devnm).map(|e| e.level.as_str()).unwrap_or("");
-            let level = sysfs::parse_level(now.as_bytes());
-            if now.is_empty() || level == Some(a.mon.ctx.level) {
+            let change = crate::manager::decide::level_change(now, a.mon.ctx.level);
+            if change == crate::manager::decide::LevelChange::Keep {
                 i += 1;
                 continue;
             }
             let mut a = self.arrays.remove(i);
-            if level.is_some_and(|l| l > 0) {
+            if change == crate::manager::decide::LevelChange::Reopen {
                 info!("{}: {} changed level to {now}; monitoring it afresh", self.devnm, a.devnm);
             } else {
                 // Nothing will resync it: record it clean, as for a stop
@@ -440,7 +436,7 @@ impl Daemon {
     /// The manager's work between monitor passes.
     fn manager_duties(&mut self) {
         if self.finish_removals() {
-            self.retry_removal = true;
+            self.timers.removal_refused(now_ms());
         }
         self.finish_resumes();
         self.handle_reshapes();
@@ -451,21 +447,22 @@ impl Daemon {
 
     /// Whether the loop is done; `Some(code)` to exit.
     fn exit_check(&mut self, first: bool) -> Option<i32> {
-        if !self.arrays.is_empty() || !self.resuming.is_empty() {
-            return None;
-        }
-        if self.sigterm {
-            info!("{}: all arrays clean; exiting", self.devnm);
-            return Some(0);
-        }
-        if self.container_released() {
-            if !first {
-                info!("{}: no arrays left to monitor; exiting", self.devnm);
+        use crate::manager::decide::{exit_check, Exit};
+        match exit_check(!self.arrays.is_empty() || !self.resuming.is_empty(), self.sigterm) {
+            Exit::Stay => None,
+            Exit::Terminated => {
+                info!("{}: all arrays clean; exiting", self.devnm);
+                Some(0)
             }
-            self.control.remove_files();
-            return Some(0);
+            Exit::IfContainerReleased if self.container_released() => {
+                if !first {
+                    info!("{}: no arrays left to monitor; exiting", self.devnm);
+                }
+                self.control.remove_files();
+                Some(0)
+            }
+            Exit::IfContainerReleased => None,
         }
-        None
     }
 
     /// A poll timed out with no event: an array that has stayed `active`
@@ -550,15 +547,10 @@ impl Daemon {
                 .filter(|a| matches!(a.mon.curr_state, md::ArrayState::Active | md::ArrayState::ActiveIdle))
                 .map(|a| a.watchdog_ms())
                 .min();
-            let timeout_ms = if self.arrays.is_empty() {
-                Some(20)
-            } else if self.retry_removal {
-                self.retry_removal = false;
-                Some(100)
-            } else {
-                watchdog_ms
-            };
-            let watching = timeout_ms.is_some() && timeout_ms == watchdog_ms;
+            let now = now_ms();
+            self.timers.handle_timeout(now);
+            let t = self.timers.poll_timeout(now, self.arrays.is_empty(), watchdog_ms);
+            let (timeout_ms, watching) = (t.ms, t.watchdog);
             let timeout = timeout_ms.map(|ms| rustix::time::Timespec {
                 tv_sec: (ms / 1000) as i64,
                 tv_nsec: ((ms % 1000) * 1_000_000) as i64,

@@ -106,22 +106,41 @@ impl MemDisks {
         out
     }
 
-    /// Apply a metadata write the way the shell does.
+    /// Apply a metadata write the way the shell does (through the write
+    /// planner, with its image sharing and phases).
     pub fn write_all(&mut self, md: &mut dyn Metadata) {
         let n = md.begin_write();
-        let mut buf = vec![0u8; 70000];
-        for i in 0..n {
-            let Some(dev) = md.disk_dev(i) else { continue };
-            let Some(d) = self.disks.iter_mut().find(|d| d.0.dev == dev) else {
-                continue;
-            };
-            let regions = md.render(i, d.0.geom, &mut buf);
-            for r in regions {
-                let off = (r.offset - (DISK_BYTES - TAIL as u64)) as usize;
-                d.1[off..off + r.len].copy_from_slice(&buf[r.start..r.start + r.len]);
-            }
-        }
+        let mut io = MemWrite { md: &*md, disks: self, bufs: vec![vec![0u8; 70000]; 2] };
+        crate::manager::plan::write_all(n, 2, &mut io);
         md.end_write();
+    }
+}
+
+/// The planner's I/O over [`MemDisks`].
+struct MemWrite<'a> {
+    md: &'a dyn Metadata,
+    disks: &'a mut MemDisks,
+    bufs: Vec<Vec<u8>>,
+}
+
+impl crate::manager::plan::WriteIo for MemWrite<'_> {
+    fn target(&self, i: usize) -> Option<usize> {
+        let dev = self.md.disk_dev(i)?;
+        self.disks.disks.iter().position(|d| d.0.dev == dev)
+    }
+    fn render(&mut self, i: usize, disk: usize, buf: usize) -> Regions {
+        self.md.render(i, self.disks.disks[disk].0.geom, &mut self.bufs[buf])
+    }
+    fn same(&self, a: usize, b: usize, regions: &Regions) -> bool {
+        regions.iter().all(|r| self.bufs[a][r.start..r.start + r.len] == self.bufs[b][r.start..r.start + r.len])
+    }
+    fn write(&mut self, writes: &[crate::manager::plan::PlannedWrite], results: &mut [Result<(), i32>]) {
+        for (w, res) in writes.iter().zip(results.iter_mut()) {
+            let r = w.region;
+            let off = (r.offset - (DISK_BYTES - TAIL as u64)) as usize;
+            self.disks.disks[w.disk].1[off..off + r.len].copy_from_slice(&self.bufs[w.buf][r.start..r.start + r.len]);
+            *res = Ok(());
+        }
     }
 }
 

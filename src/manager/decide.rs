@@ -1,0 +1,98 @@
+//! Small manager decisions: where rebuilds resume, what a level change
+//! means, when to grow `array_size`, when an array is released.
+
+use crate::metadata::{ArrayCtx, Metadata, MAX_SLOTS};
+use crate::monitor::Actions;
+
+/// What to do for one rebuilding member of a newly found array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// Take it out and put it back with `recovery_start = pos` (the
+    /// checkpoint the metadata holds).
+    Readd { member: usize, pos: u64 },
+    /// md already resumes it at or past the checkpoint (mdadm set it, as
+    /// it does for a single rebuilding member): nothing to do.
+    AlreadyAt { member: usize, at: u64, pos: u64 },
+}
+
+/// The resume decision for every member of `ctx` the metadata holds a
+/// checkpoint for (mdadm resumes only a single rebuilding member; with
+/// several it starts all from zero).
+pub fn resume_plan(ctx: &ArrayCtx, md: &dyn Metadata) -> arrayvec::ArrayVec<Resume, MAX_SLOTS> {
+    let mut out = arrayvec::ArrayVec::new();
+    for (i, s) in ctx.slots.iter().enumerate() {
+        let Some(pos) = md.resume_position(ctx, s.slot) else { continue };
+        if s.recovery_start >= pos {
+            out.push(Resume::AlreadyAt { member: i, at: s.recovery_start, pos });
+        } else {
+            out.push(Resume::Readd { member: i, pos });
+        }
+    }
+    out
+}
+
+/// What a level in /proc/mdstat means for a monitored array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LevelChange {
+    /// Same level, or not listed (yet): keep monitoring.
+    Keep,
+    /// Another RAID level (mdadm's --grow takeover): monitor it afresh.
+    Reopen,
+    /// RAID0 or linear (or unparsable): record it clean and stop
+    /// monitoring (nothing will resync it).
+    Drop,
+}
+
+/// `listed`: the level word of the array's /proc/mdstat line ("" if the
+/// array is not listed); `tracked`: the level the monitor knows.
+pub fn level_change(listed: &str, tracked: i32) -> LevelChange {
+    if listed.is_empty() {
+        return LevelChange::Keep;
+    }
+    match parse_level(listed) {
+        Some(l) if l == tracked => LevelChange::Keep,
+        Some(l) if l > 0 => LevelChange::Reopen,
+        _ => LevelChange::Drop,
+    }
+}
+
+/// `raidN` as N.
+pub fn parse_level(text: &str) -> Option<i32> {
+    let n = text.strip_prefix("raid")?;
+    crate::md::parse_u64(n.as_bytes()).and_then(|v| i32::try_from(v).ok())
+}
+
+/// The `array_size` (KiB) to write after a reshape: when the metadata's
+/// size (`want`, sectors; 0 for none) exceeds md's (`now_kib`), and no
+/// size write is in flight.
+pub fn grow_to(want: u64, now_kib: Option<u64>, in_flight: bool) -> Option<u64> {
+    let now = now_kib?;
+    (want > 0 && want > now.saturating_mul(2) && !in_flight).then_some(want / 2)
+}
+
+/// Whether the monitor lets go of an array after its pass: it stopped, or
+/// the daemon is exiting and the array is clean.
+pub fn release(act: &Actions, exiting: bool) -> bool {
+    act.deactivate || (exiting && !act.dirty)
+}
+
+/// Whether the loop ends, after the manager's duties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Arrays are monitored (or being resumed): go on.
+    Stay,
+    /// Exiting on SIGTERM and every array is released: exit now.
+    Terminated,
+    /// Nothing is monitored: exit if the container is released (gone, or
+    /// nobody holds it exclusively, so no member is about to start).
+    IfContainerReleased,
+}
+
+/// `busy`: some array is monitored or being resumed.
+pub fn exit_check(busy: bool, exiting: bool) -> Exit {
+    match (busy, exiting) {
+        (true, _) => Exit::Stay,
+        (false, true) => Exit::Terminated,
+        (false, false) => Exit::IfContainerReleased,
+    }
+}

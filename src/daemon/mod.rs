@@ -193,9 +193,10 @@ impl Daemon {
         devnm: &str,
         md: Box<dyn Metadata>,
         disks: ArrayVec<Disk, MAX_DISKS>,
-        control: control::Control,
+        mut control: control::Control,
         run_dir: &'static str,
     ) -> Result<Daemon, Errno> {
+        control.make_decoders(md.max_update_len());
         let mdstat_fd = rustix::fs::open(
             "/proc/mdstat",
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,

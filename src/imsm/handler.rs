@@ -227,6 +227,10 @@ impl Metadata for Imsm {
         self.checkpoint_for(a, slot)
     }
 
+    fn max_update_len(&self) -> usize {
+        super::UPDATE_MAX
+    }
+
     fn process_update(&mut self, payload: &[u8], active: &[u32]) -> Result<crate::metadata::UpdateDone, &'static str> {
         use super::update::{decode, Update};
         use core::fmt::Write;

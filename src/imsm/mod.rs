@@ -22,6 +22,13 @@ pub const MAX_VOLUMES: usize = 4;
 pub const DEV_MAX: usize = view::dev::LEN + 2 * (view::map::LEN + 4 * MAX_SLOTS);
 /// Largest bad-block log (254 entries).
 pub const BBM_MAX: usize = 8 + 8 * 254;
+/// Longest update payload accepted from mdadm: its largest, `create_array`
+/// (type, index, volume record, one serial per member: 8 + 568 + 512
+/// bytes), with room to spare.
+pub const UPDATE_MAX: usize = 4096;
+// create_array with the largest record, and reshape_container_disks adding
+// every slot, fit (checked at build time).
+const _: () = assert!(UPDATE_MAX >= 8 + DEV_MAX + 16 * MAX_SLOTS && UPDATE_MAX >= 12 + 4 * MAX_SLOTS);
 /// Largest MPB we accept.
 pub const MPB_MAX: usize = 16 * 1024;
 

@@ -303,7 +303,7 @@ impl Daemon {
     /// sleep in the kernel (and waits for md to delete the old dev-*
     /// directory), so the helper thread does it; meanwhile the array waits
     /// in `resuming`, unmonitored. Returns the array if nothing needs doing.
-    pub(super) fn start_resume(&mut self, mut a: super::array::Array) -> Option<super::array::Array> {
+    pub(super) fn start_resume(&mut self, mut a: Box<super::array::Array>) -> Option<Box<super::array::Array>> {
         let mut buf = [0u8; crate::sys::ATTR_BUF];
         let state = a.array_state.read(&mut buf).map(crate::md::ArrayState::parse);
         if state != Ok(crate::md::ArrayState::Readonly) || self.resuming.is_full() {
@@ -339,7 +339,7 @@ impl Daemon {
             return Some(a);
         }
         a.check_degraded = false;
-        self.resuming.push(Resuming { array: a, jobs });
+        self.resuming.push(Box::new(Resuming { array: a, jobs }));
         None
     }
 
@@ -362,7 +362,7 @@ impl Daemon {
                 k += 1;
                 continue;
             }
-            let Resuming { mut array, jobs } = self.resuming.remove(k);
+            let Resuming { mut array, jobs } = *self.resuming.remove(k);
             let a = &mut array;
             let mut gone: ArrayVec<usize, MAX_SLOTS> = ArrayVec::new();
             for j in &jobs {
@@ -417,7 +417,7 @@ impl Daemon {
 
 /// An array whose rebuilding members are being put back at their checkpoint.
 pub(super) struct Resuming {
-    pub array: super::array::Array,
+    pub array: Box<super::array::Array>,
     jobs: ArrayVec<Readd, MAX_SLOTS>,
 }
 

@@ -66,9 +66,11 @@ pub struct Daemon {
     pub format: start::Format,
     pub md: Box<dyn Metadata>,
     pub disks: ArrayVec<Disk, MAX_DISKS>,
-    /// Boxed, as `resuming`: the daemon stays small enough to move on the
-    /// stack (whose deepest point stays locked in memory).
-    pub arrays: Box<ArrayVec<Array, MAX_ARRAYS>>,
+    /// Each boxed when it is found, as in `resuming`: an array is 3.3 KiB
+    /// and most containers have one or two of the eight (the daemon also
+    /// stays small enough to move on the stack, whose deepest point stays
+    /// locked in memory).
+    pub arrays: ArrayVec<Box<Array>, MAX_ARRAYS>,
     mdstat_fd: OwnedFd,
     mdstat_buf: Box<[u8; MDSTAT_BUF]>,
     /// Metadata images being written (distinct images per batch).
@@ -84,7 +86,7 @@ pub struct Daemon {
     retry_removal: bool,
     /// New arrays whose rebuilding members the helper thread is putting
     /// back at their checkpoints; monitored once that is done.
-    resuming: Box<ArrayVec<manager::Resuming, MAX_ARRAYS>>,
+    resuming: ArrayVec<Box<manager::Resuming>, MAX_ARRAYS>,
     /// Safe-mode delays restored after a takeover, kept at discovery.
     pub kept_delays: takeover::Delays,
     /// Re-read /proc/mdstat on the next pass.
@@ -210,7 +212,7 @@ impl Daemon {
             format: start::Format::Imsm,
             md,
             disks,
-            arrays: Box::default(),
+            arrays: ArrayVec::new(),
             mdstat_fd,
             mdstat_buf: Box::new([0; MDSTAT_BUF]),
             wbufs: (0..WRITE_BUFS).map(|_| AlignedBuf::new(wlen)).collect(),
@@ -221,7 +223,7 @@ impl Daemon {
             worker: sys::worker::Worker::start()?,
             next_token: 0,
             retry_removal: false,
-            resuming: Box::default(),
+            resuming: ArrayVec::new(),
             kept_delays: takeover::Delays::new(),
             rescan: true,
             new_arrays: false,
@@ -406,7 +408,7 @@ impl Daemon {
             if let Some(k) = kept {
                 self.kept_delays.remove(k);
             }
-            match Array::open(&e.devnm, inst as u32, kept.is_some()) {
+            match Array::open(&e.devnm, inst as u32, kept.is_some()).map(Box::new) {
                 Ok(a) => {
                     let Some(mut a) = self.start_resume(a) else { continue };
                     info!("{}: monitoring {} (volume {})", self.devnm, a.devnm, inst);

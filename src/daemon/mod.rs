@@ -24,8 +24,6 @@ use rustix::io::Errno;
 pub const MAX_ARRAYS: usize = 8;
 /// Size of the buffer /proc/mdstat is read into.
 const MDSTAT_BUF: usize = 16 * 1024;
-/// Size of a metadata render buffer (largest MPB plus two sectors, rounded).
-const WRITE_BUF: usize = crate::imsm::MPB_MAX + 4096;
 /// Distinct metadata images written in one batch.
 const WRITE_BUFS: usize = 2;
 
@@ -206,7 +204,7 @@ impl Daemon {
         )?;
         let mut name = String::new();
         let _ = name.push_str(devnm);
-        let wlen = md.render_len().max(WRITE_BUF).div_ceil(4096) * 4096;
+        let wlen = md.render_len().div_ceil(4096) * 4096;
         Ok(Daemon {
             devnm: name,
             format: start::Format::Imsm,

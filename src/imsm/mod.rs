@@ -31,6 +31,10 @@ pub const UPDATE_MAX: usize = 4096;
 const _: () = assert!(UPDATE_MAX >= 8 + DEV_MAX + 16 * MAX_SLOTS && UPDATE_MAX >= 12 + 4 * MAX_SLOTS);
 /// Largest MPB we accept.
 pub const MPB_MAX: usize = 16 * 1024;
+/// Largest MPB we write: it is rebuilt from the model (header, disk table,
+/// volumes, bad-block log), so it never outgrows this (6064 bytes).
+pub const IMAGE_MAX: usize = header::LEN + MAX_DISKS * view::disk::LEN + MAX_VOLUMES * DEV_MAX + BBM_MAX;
+const _: () = assert!(IMAGE_MAX <= MPB_MAX);
 
 /// A disk serial as IMSM stores it: up to 16 bytes, NUL padded.
 pub type Serial = [u8; 16];
@@ -165,7 +169,7 @@ pub struct Imsm {
     members: ArrayVec<Member, MAX_DISKS>,
     pending: u32,
     /// The MPB frozen by `begin_write`, in the disks' sector units.
-    image: ArrayVec<u8, MPB_MAX>,
+    image: ArrayVec<u8, IMAGE_MAX>,
     /// The members' logical sector size (512 or 4096); the model is in
     /// 512-byte units whatever it is.
     sector_size: u32,

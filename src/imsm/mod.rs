@@ -32,7 +32,7 @@ const _: () = assert!(UPDATE_MAX >= 8 + DEV_MAX + 16 * MAX_SLOTS && UPDATE_MAX >
 /// Largest MPB we accept.
 pub const MPB_MAX: usize = 16 * 1024;
 /// Largest MPB we write: it is rebuilt from the model (header, disk table,
-/// volumes, bad-block log), so it never outgrows this (6064 bytes).
+/// volumes, bad-block log), so it never outgrows this (5648 bytes).
 pub const IMAGE_MAX: usize = header::LEN + MAX_DISKS * view::disk::LEN + MAX_VOLUMES * DEV_MAX + BBM_MAX;
 const _: () = assert!(IMAGE_MAX <= MPB_MAX);
 

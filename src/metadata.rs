@@ -215,6 +215,12 @@ pub trait Metadata {
     /// lists the volumes being monitored. Returns what was done, for the log.
     fn process_update(&mut self, payload: &[u8], active: &[u32]) -> Result<UpdateDone, &'static str>;
 
+    /// The longest update payload this container may need accepted (the
+    /// control socket's receive buffers are sized by it once, at start).
+    fn max_update_len(&self) -> usize {
+        crate::proto::MAX_PAYLOAD
+    }
+
     /// Whether in-memory changes wait to be written.
     fn updates_pending(&self) -> bool;
 

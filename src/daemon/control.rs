@@ -30,7 +30,7 @@ pub struct Requests {
 
 struct Client {
     fd: OwnedFd,
-    dec: Box<Decoder>,
+    dec: Decoder,
     out: Option<Encoded>,
     /// A reply is due once the loop has done the work the request asked for.
     due: Option<Encoded>,
@@ -41,8 +41,8 @@ struct Client {
 pub struct Control {
     listen: Option<OwnedFd>,
     clients: ArrayVec<Client, MAX_CLIENTS>,
-    /// Decoders kept for reuse, allocated once.
-    spare: ArrayVec<Box<Decoder>, MAX_CLIENTS>,
+    /// Decoders kept for reuse, allocated once ([`Control::make_decoders`]).
+    spare: ArrayVec<Decoder, MAX_CLIENTS>,
     pub pid_path: String<128>,
     pub sock_path: String<128>,
     version: [u8; 128],
@@ -72,26 +72,29 @@ pub fn pid_alive(pid: i32) -> bool {
 }
 
 impl Control {
-    /// Paths for container `devnm` in `run_dir`; nothing is created yet.
-    /// Not inlined: each decoder passes through this frame (32 KiB) on its
-    /// way to the heap, and the caller's frame stays small (the stack's
-    /// deepest point stays locked in memory).
-    #[inline(never)]
+    /// Paths for container `devnm` in `run_dir`; nothing is created yet,
+    /// and no client is served before [`Control::make_decoders`].
     pub fn new(run_dir: &str, devnm: &str, crate_version: &str) -> Control {
         let mut version = [0u8; 128];
         let version_len = crate::proto::version_reply(&mut version, crate_version).len();
-        let mut spare = ArrayVec::new();
-        for _ in 0..MAX_CLIENTS {
-            spare.push(Box::new(Decoder::new()));
-        }
         Control {
             listen: None,
             clients: ArrayVec::new(),
-            spare,
+            spare: ArrayVec::new(),
             pid_path: fmt_path(run_dir, devnm, "pid"),
             sock_path: fmt_path(run_dir, devnm, "sock"),
             version,
             version_len,
+        }
+    }
+
+    /// Allocate the clients' receive buffers, once the metadata is loaded:
+    /// each takes payloads of up to `max_payload` bytes (what the
+    /// container's format may send; a longer message closes its
+    /// connection with a warning).
+    pub fn make_decoders(&mut self, max_payload: usize) {
+        while !self.spare.is_full() && self.spare.len() + self.clients.len() < MAX_CLIENTS {
+            self.spare.push(Decoder::with_capacity(max_payload));
         }
     }
 
@@ -271,7 +274,10 @@ impl Control {
                             warn!("control: bad message length {l}; closing connection")
                         }
                         FrameError::TooLong(l) => {
-                            warn!("control: message of {l} bytes too long; closing connection")
+                            warn!(
+                                "control: message of {l} bytes too long (this container's updates take at most {}); closing connection",
+                                c.dec.capacity()
+                            )
                         }
                     }
                     return false;

@@ -15,7 +15,7 @@ use crate::md::{DevState, SyncAction};
 use crate::metadata::{DiskGeom, NewDisk, NewMember, SlotInfo, MAX_SLOTS};
 use crate::sys::{
     self,
-    worker::{Done, Job, Step},
+    worker::{Done, Job, Op, Step},
 };
 use crate::{error, info, warn};
 use arrayvec::ArrayVec;
@@ -27,8 +27,8 @@ impl Daemon {
         for a in self.arrays.iter_mut() {
             for m in a.members.iter_mut().filter(|m| m.removal == Removal::Wanted) {
                 self.next_token = self.next_token.wrapping_add(1);
-                let attr = path(format_args!("/sys/block/{}/md/dev-{}/state", a.devnm, m.kname));
-                if self.worker.submit(Job::write(self.next_token, attr, "remove")) {
+                let Some(job) = member_job(self.next_token, &a.devnm, &m.kname) else { continue };
+                if self.worker.submit(job.write(true, "state", "remove")) {
                     m.removal = Removal::InFlight(self.next_token);
                 }
             }
@@ -105,8 +105,8 @@ impl Daemon {
                 self.next_token = self.next_token.wrapping_add(1);
                 let mut v = heapless::String::<32>::new();
                 let _ = write!(v, "{kib}");
-                let attr = path(format_args!("/sys/block/{}/md/array_size", a.devnm));
-                if self.worker.submit(Job::write(self.next_token, attr, v.as_str())) {
+                let job = Job::new(self.next_token, format_args!("/sys/block/{}/md", a.devnm), format_args!(""));
+                if job.is_some_and(|j| self.worker.submit(j.write(false, "array_size", v.as_str()))) {
                     a.size_job = Some(self.next_token);
                 } else {
                     a.check_reshape = true; // queue full: next pass
@@ -303,7 +303,7 @@ impl Daemon {
     /// sleep in the kernel (and waits for md to delete the old dev-*
     /// directory), so the helper thread does it; meanwhile the array waits
     /// in `resuming`, unmonitored. Returns the array if nothing needs doing.
-    pub(super) fn start_resume(&mut self, mut a: super::array::Array) -> Option<super::array::Array> {
+    pub(super) fn start_resume(&mut self, mut a: Box<super::array::Array>) -> Option<Box<super::array::Array>> {
         let mut buf = [0u8; crate::sys::ATTR_BUF];
         let state = a.array_state.read(&mut buf).map(crate::md::ArrayState::parse);
         if state != Ok(crate::md::ArrayState::Readonly) || self.resuming.is_full() {
@@ -343,7 +343,7 @@ impl Daemon {
             return Some(a);
         }
         a.check_degraded = false;
-        self.resuming.push(Resuming { array: a, jobs });
+        self.resuming.push(Box::new(Resuming { array: a, jobs }));
         None
     }
 
@@ -366,7 +366,7 @@ impl Daemon {
                 k += 1;
                 continue;
             }
-            let Resuming { mut array, jobs } = self.resuming.remove(k);
+            let Resuming { mut array, jobs } = *self.resuming.remove(k);
             let a = &mut array;
             let mut gone: ArrayVec<usize, MAX_SLOTS> = ArrayVec::new();
             for j in &jobs {
@@ -421,7 +421,7 @@ impl Daemon {
 
 /// An array whose rebuilding members are being put back at their checkpoint.
 pub(super) struct Resuming {
-    pub array: super::array::Array,
+    pub array: Box<super::array::Array>,
     jobs: ArrayVec<Readd, MAX_SLOTS>,
 }
 
@@ -446,6 +446,11 @@ const READD_STEPS: [&str; 9] = [
     "setting its slot",
 ];
 
+/// A job on the attributes of array `devnm` and of its member `kname`.
+fn member_job(token: u32, devnm: &str, kname: &str) -> Option<Job> {
+    Job::new(token, format_args!("/sys/block/{devnm}/md"), format_args!("dev-{kname}"))
+}
+
 /// The helper-thread job that takes member `kname` out of its slot and puts
 /// it back with `recovery_start = pos` (offset and size as they were).
 fn readd_job(devnm: &str, kname: &str, s: &SlotInfo, pos: u64, token: u32) -> Option<Job> {
@@ -455,31 +460,23 @@ fn readd_job(devnm: &str, kname: &str, s: &SlotInfo, pos: u64, token: u32) -> Op
         |name: &str| super::sysfs::read_text(dev_path(name).as_str(), &mut buf).ok().and_then(crate::md::parse_u64);
     let offset = read("offset")?;
     let size = read("size")?;
-    let mut steps = ArrayVec::new();
-    steps.push(write_step(dev_path("state"), format_args!("faulty")));
-    steps.push(write_step(dev_path("state"), format_args!("-blocked")));
-    steps.push(busy_step(dev_path("state"), format_args!("remove")));
-    steps.push(Step::WaitGone { path: path(format_args!("/sys/block/{devnm}/md/dev-{kname}")), ms: 3000 });
-    let new_dev = path(format_args!("/sys/block/{devnm}/md/new_dev"));
-    steps.push(write_step(new_dev, format_args!("{}:{}", s.dev.major, s.dev.minor)));
-    steps.push(write_step(dev_path("offset"), format_args!("{offset}")));
-    steps.push(write_step(dev_path("size"), format_args!("{size}")));
-    steps.push(write_step(dev_path("recovery_start"), format_args!("{pos}")));
-    steps.push(busy_step(dev_path("slot"), format_args!("{}", s.slot)));
-    Some(Job { token, steps })
-}
-
-/// A write retried while md answers EBUSY (see `Step::WriteBusy`): on Linux
-/// 6.12 taking the first rebuilding member out queues md's spare work, and
-/// the next member's `remove` or `slot` met it running.
-fn busy_step(path: sys::worker::AttrPath, args: core::fmt::Arguments<'_>) -> Step {
-    let mut value = heapless::String::new();
-    let _ = value.write_fmt(args);
-    Step::WriteBusy { path, value, ms: 2000 }
-}
-
-fn write_step(path: sys::worker::AttrPath, args: core::fmt::Arguments<'_>) -> Step {
-    let mut value = heapless::String::new();
-    let _ = value.write_fmt(args);
-    Step::Write { path, value }
+    let mut job = member_job(token, devnm, kname)?;
+    // A write retried while md answers EBUSY (see `Op::WriteBusy`): on Linux
+    // 6.12 taking the first rebuilding member out queues md's spare work,
+    // and the next member's `remove` or `slot` met it running.
+    let busy = Op::WriteBusy { ms: 2000 };
+    for step in [
+        Step::new(Op::Write, true, "state", format_args!("faulty")),
+        Step::new(Op::Write, true, "state", format_args!("-blocked")),
+        Step::new(busy, true, "state", format_args!("remove")),
+        Step::new(Op::WaitGone { ms: 3000 }, true, "", format_args!("")),
+        Step::new(Op::Write, false, "new_dev", format_args!("{}:{}", s.dev.major, s.dev.minor)),
+        Step::new(Op::Write, true, "offset", format_args!("{offset}")),
+        Step::new(Op::Write, true, "size", format_args!("{size}")),
+        Step::new(Op::Write, true, "recovery_start", format_args!("{pos}")),
+        Step::new(busy, true, "slot", format_args!("{}", s.slot)),
+    ] {
+        job.steps.push(step);
+    }
+    Some(job)
 }

@@ -23,8 +23,6 @@ use rustix::io::Errno;
 pub use crate::manager::MAX_ARRAYS;
 /// Size of the buffer /proc/mdstat is read into.
 const MDSTAT_BUF: usize = 16 * 1024;
-/// Size of a metadata render buffer (largest MPB plus two sectors, rounded).
-const WRITE_BUF: usize = crate::imsm::MPB_MAX + 4096;
 /// Distinct metadata images written in one batch.
 const WRITE_BUFS: usize = 2;
 
@@ -65,9 +63,11 @@ pub struct Daemon {
     pub format: start::Format,
     pub md: Box<dyn Metadata>,
     pub disks: ArrayVec<Disk, MAX_DISKS>,
-    /// Boxed, as `resuming`: the daemon stays small enough to move on the
-    /// stack (whose deepest point stays locked in memory).
-    pub arrays: Box<ArrayVec<Array, MAX_ARRAYS>>,
+    /// Each boxed when it is found, as in `resuming`: an array is 3.3 KiB
+    /// and most containers have one or two of the eight (the daemon also
+    /// stays small enough to move on the stack, whose deepest point stays
+    /// locked in memory).
+    pub arrays: ArrayVec<Box<Array>, MAX_ARRAYS>,
     mdstat_fd: OwnedFd,
     mdstat_buf: Box<[u8; MDSTAT_BUF]>,
     /// Metadata images being written (distinct images per batch).
@@ -85,7 +85,7 @@ pub struct Daemon {
     fail_seq: u64,
     /// New arrays whose rebuilding members the helper thread is putting
     /// back at their checkpoints; monitored once that is done.
-    resuming: Box<ArrayVec<manager::Resuming, MAX_ARRAYS>>,
+    resuming: ArrayVec<Box<manager::Resuming>, MAX_ARRAYS>,
     /// Safe-mode delays restored after a takeover, kept at discovery.
     pub kept_delays: takeover::Delays,
     /// Re-read /proc/mdstat on the next pass.
@@ -244,9 +244,10 @@ impl Daemon {
         devnm: &str,
         md: Box<dyn Metadata>,
         disks: ArrayVec<Disk, MAX_DISKS>,
-        control: control::Control,
+        mut control: control::Control,
         run_dir: &'static str,
     ) -> Result<Daemon, Errno> {
+        control.make_decoders(md.max_update_len());
         let mdstat_fd = rustix::fs::open(
             "/proc/mdstat",
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
@@ -254,13 +255,13 @@ impl Daemon {
         )?;
         let mut name = String::new();
         let _ = name.push_str(devnm);
-        let wlen = md.render_len().max(WRITE_BUF).div_ceil(4096) * 4096;
+        let wlen = md.render_len().div_ceil(4096) * 4096;
         Ok(Daemon {
             devnm: name,
             format: start::Format::Imsm,
             md,
             disks,
-            arrays: Box::default(),
+            arrays: ArrayVec::new(),
             mdstat_fd,
             mdstat_buf: Box::new([0; MDSTAT_BUF]),
             wbufs: (0..WRITE_BUFS).map(|_| AlignedBuf::new(wlen)).collect(),
@@ -272,7 +273,7 @@ impl Daemon {
             next_token: 0,
             timers: Default::default(),
             fail_seq: 0,
-            resuming: Box::default(),
+            resuming: ArrayVec::new(),
             kept_delays: takeover::Delays::new(),
             rescan: true,
             new_arrays: false,
@@ -401,7 +402,7 @@ impl Daemon {
             if let Some(k) = kept {
                 self.kept_delays.remove(k);
             }
-            match Array::open(&e.devnm, inst as u32, kept.is_some()) {
+            match Array::open(&e.devnm, inst as u32, kept.is_some()).map(Box::new) {
                 Ok(a) => {
                     let Some(mut a) = self.start_resume(a) else { continue };
                     info!("{}: monitoring {} (volume {})", self.devnm, a.devnm, inst);

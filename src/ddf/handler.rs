@@ -405,6 +405,13 @@ impl Metadata for Ddf {
         None
     }
 
+    /// A VD_CONF update carries one configuration record per BVD; the
+    /// PHYS and VIRT updates are one table entry.
+    fn max_update_len(&self) -> usize {
+        let rec_len = usize::from(be16(&self.header, view::header::CONFIG_RECORD_LEN)) * view::SECTOR;
+        (rec_len * crate::ddf::MAX_BVDS).max(view::table::LEN + view::table::ENTRY)
+    }
+
     fn process_update(&mut self, payload: &[u8], active: &[u32]) -> Result<UpdateDone, &'static str> {
         self.apply_update(payload, active)
     }

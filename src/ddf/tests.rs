@@ -119,6 +119,15 @@ fn fixtures_load_cleanly_and_render_byte_exact() {
 }
 
 #[test]
+fn update_buffer_is_sized_by_the_config_record() {
+    use crate::metadata::Metadata;
+    let mut d = fixture(FIXTURES[0]);
+    let (ddf, _) = load(&mut d);
+    // mdadm's records are 7 sectors: a VD_CONF of MAX_BVDS records.
+    assert_eq!(ddf.max_update_len(), 7 * 512 * MAX_BVDS);
+}
+
+#[test]
 fn dirty_fixture_records_the_raid5_inconsistent() {
     let inconsistent = |name: &str| -> Vec<bool> {
         let mut d = fixture(name);

@@ -227,6 +227,10 @@ impl Metadata for Imsm {
         self.checkpoint_for(a, slot)
     }
 
+    fn max_update_len(&self) -> usize {
+        super::UPDATE_MAX
+    }
+
     fn process_update(&mut self, payload: &[u8], active: &[u32]) -> Result<crate::metadata::UpdateDone, &'static str> {
         use super::update::{decode, Update};
         use core::fmt::Write;
@@ -345,8 +349,10 @@ impl Metadata for Imsm {
         out
     }
 
+    /// The largest image in whole sectors, and the migration record.
     fn render_len(&self) -> usize {
-        super::MPB_MAX + 4096
+        let ss = self.sector_size.max(512) as usize;
+        (super::IMAGE_MAX.div_ceil(ss) + 1) * ss
     }
 
     fn end_write(&mut self) {}

@@ -22,8 +22,19 @@ pub const MAX_VOLUMES: usize = 4;
 pub const DEV_MAX: usize = view::dev::LEN + 2 * (view::map::LEN + 4 * MAX_SLOTS);
 /// Largest bad-block log (254 entries).
 pub const BBM_MAX: usize = 8 + 8 * 254;
+/// Longest update payload accepted from mdadm: its largest, `create_array`
+/// (type, index, volume record, one serial per member: 8 + 568 + 512
+/// bytes), with room to spare.
+pub const UPDATE_MAX: usize = 4096;
+// create_array with the largest record, and reshape_container_disks adding
+// every slot, fit (checked at build time).
+const _: () = assert!(UPDATE_MAX >= 8 + DEV_MAX + 16 * MAX_SLOTS && UPDATE_MAX >= 12 + 4 * MAX_SLOTS);
 /// Largest MPB we accept.
 pub const MPB_MAX: usize = 16 * 1024;
+/// Largest MPB we write: it is rebuilt from the model (header, disk table,
+/// volumes, bad-block log), so it never outgrows this (5648 bytes).
+pub const IMAGE_MAX: usize = header::LEN + MAX_DISKS * view::disk::LEN + MAX_VOLUMES * DEV_MAX + BBM_MAX;
+const _: () = assert!(IMAGE_MAX <= MPB_MAX);
 
 /// A disk serial as IMSM stores it: up to 16 bytes, NUL padded.
 pub type Serial = [u8; 16];
@@ -158,7 +169,7 @@ pub struct Imsm {
     members: ArrayVec<Member, MAX_DISKS>,
     pending: u32,
     /// The MPB frozen by `begin_write`, in the disks' sector units.
-    image: ArrayVec<u8, MPB_MAX>,
+    image: ArrayVec<u8, IMAGE_MAX>,
     /// The members' logical sector size (512 or 4096); the model is in
     /// 512-byte units whatever it is.
     sector_size: u32,

@@ -110,7 +110,9 @@ impl MemDisks {
     /// planner, with its image sharing and phases).
     pub fn write_all(&mut self, md: &mut dyn Metadata) {
         let n = md.begin_write();
-        let mut io = MemWrite { md: &*md, disks: self, bufs: vec![vec![0u8; 70000]; 2] };
+        // The size the daemon allocates: every test write goes through it.
+        let len = md.render_len();
+        let mut io = MemWrite { md: &*md, disks: self, bufs: vec![vec![0u8; len]; 2] };
         crate::manager::plan::write_all(n, 2, &mut io);
         md.end_write();
     }

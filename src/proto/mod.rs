@@ -23,9 +23,13 @@ pub const START_MAGIC: u32 = 0x5a5a_a5a5;
 pub const END_MAGIC: u32 = 0xa5a5_5a5a;
 /// Largest payload the protocol allows on the wire (mdadm's `MSG_MAX_LEN`, 4 MiB).
 pub const MSG_MAX_LEN: usize = 4 * 1024 * 1024;
-/// Largest payload our fixed receive buffer accepts (a DDF VD_CONF update
-/// for 8 BVDs is 28 KiB); larger valid messages give [`FrameError::TooLong`].
+/// Payload capacity of [`Decoder::new`] (a DDF VD_CONF update for 8 BVDs of
+/// mdadm's 7-sector records is 28 KiB); the daemon sizes its decoders by
+/// what the loaded container's format can send ([`Decoder::with_capacity`]).
+/// Larger valid messages give [`FrameError::TooLong`].
 pub const MAX_PAYLOAD: usize = 32 * 1024;
+/// Most payload a decoder is ever made for (whatever a container claims).
+pub const PAYLOAD_CAP: usize = 256 * 1024;
 /// Bytes of framing around a payload (start magic, length, end magic).
 pub const FRAME_OVERHEAD: usize = 12;
 /// Largest payload an [`Encoded`] reply can carry.
@@ -51,7 +55,7 @@ pub enum FrameError {
     BadMagic,
     /// Length below -1 or above [`MSG_MAX_LEN`] (invalid on the wire).
     BadLength(i32),
-    /// Valid length, but above [`MAX_PAYLOAD`] (our buffer is too small).
+    /// Valid length, but above the decoder's capacity (our buffer is too small).
     TooLong(i32),
 }
 
@@ -65,18 +69,15 @@ impl core::fmt::Display for FrameError {
     }
 }
 
-/// Incremental decoder for one connection; about 32 KiB (`12 + MAX_PAYLOAD` bytes plus a few words).
-///
-/// Because of its size, keep it in a `static`, a startup-time `Box`, or a
-/// fixed `arrayvec::ArrayVec<Decoder, N>` of connections rather than on a
-/// small stack.  Protocol:
+/// Incremental decoder for one connection, with a receive buffer of
+/// `12 + capacity` bytes allocated once, when it is made. Protocol:
 ///
 /// 1. read from the socket into [`Decoder::read_buf`];
 /// 2. report the count with [`Decoder::advance`];
 /// 3. on `Ok(Some(request))` handle it and call [`Decoder::reset`];
 ///    on `Err` close the connection (and `reset` before any reuse).
 pub struct Decoder {
-    buf: [u8; FRAME_OVERHEAD + MAX_PAYLOAD],
+    buf: Box<[u8]>,
     fill: usize,
     failed: Option<FrameError>,
 }
@@ -94,9 +95,21 @@ impl core::fmt::Debug for Decoder {
 }
 
 impl Decoder {
-    /// An empty decoder waiting for the start of a message.
-    pub const fn new() -> Self {
-        Decoder { buf: [0; FRAME_OVERHEAD + MAX_PAYLOAD], fill: 0, failed: None }
+    /// An empty decoder for payloads of up to [`MAX_PAYLOAD`] bytes.
+    pub fn new() -> Self {
+        Self::with_capacity(MAX_PAYLOAD)
+    }
+
+    /// An empty decoder for payloads of up to `max_payload` bytes (at most
+    /// [`PAYLOAD_CAP`], at least a header's worth).
+    pub fn with_capacity(max_payload: usize) -> Self {
+        let cap = max_payload.clamp(HEADER, PAYLOAD_CAP);
+        Decoder { buf: vec![0; FRAME_OVERHEAD + cap].into_boxed_slice(), fill: 0, failed: None }
+    }
+
+    /// The largest payload this decoder accepts.
+    pub fn capacity(&self) -> usize {
+        self.buf.len() - FRAME_OVERHEAD
     }
 
     fn word(&self, at: usize) -> [u8; 4] {
@@ -155,7 +168,7 @@ impl Decoder {
             if len < -1 || usize::try_from(len).is_ok_and(|l| l > MSG_MAX_LEN) {
                 return self.fail(FrameError::BadLength(len));
             }
-            if usize::try_from(len).is_ok_and(|l| l > MAX_PAYLOAD) {
+            if usize::try_from(len).is_ok_and(|l| l > self.capacity()) {
                 return self.fail(FrameError::TooLong(len));
             }
             // The header is in: the target grows to the full frame.

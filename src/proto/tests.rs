@@ -444,3 +444,21 @@ fn garbage_keeps_the_contract() {
     // Both outcomes were reached, not only one.
     assert!(frames > 0 && refused > 0, "frames {frames}, refused {refused}");
 }
+
+#[test]
+fn sized_decoder_takes_up_to_its_capacity() {
+    let mut d = Decoder::with_capacity(4096);
+    assert_eq!(d.capacity(), 4096);
+    let payload = [7u8; 4096];
+    let mut b = vec![0u8; 4096 + 12];
+    frame(4096, &payload, &mut b);
+    assert_eq!(feed_all(&mut d, &b, 1000, |r| assert_eq!(r, Request::Update(&payload[..]))), Ok(1));
+    // One byte more is refused as soon as the header is in.
+    let mut d = Decoder::with_capacity(4096);
+    frame(4097, &[], &mut b);
+    d.read_buf()[..8].copy_from_slice(&b[..8]);
+    assert_eq!(d.advance(8), Err(FrameError::TooLong(4097)));
+    // Whatever a container claims, a decoder stays within the cap.
+    assert_eq!(Decoder::with_capacity(usize::MAX).capacity(), PAYLOAD_CAP);
+    assert_eq!(Decoder::with_capacity(0).capacity(), HEADER);
+}

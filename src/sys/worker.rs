@@ -14,20 +14,45 @@ use std::sync::Arc;
 /// A path of a sysfs attribute.
 pub type AttrPath = heapless::String<160>;
 
-/// One step of a job.
-#[derive(Clone, Debug)]
-pub enum Step {
-    /// Write `value` to the attribute.
-    Write { path: AttrPath, value: heapless::String<32> },
-    /// Write `value`, again every few milliseconds while the kernel answers
-    /// `EBUSY`, for at most `ms` milliseconds. md refuses `slot` and
+/// A value written by a step (the longest is `major:minor`, 21 bytes).
+pub type Value = heapless::String<24>;
+
+/// What a step does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Write the step's value to the attribute.
+    Write,
+    /// Write the value, again every few milliseconds while the kernel
+    /// answers `EBUSY`, for at most `ms` milliseconds. md refuses `slot` and
     /// `remove` while its recovery work is marked running; since Linux 6.7
     /// it also queues that work, briefly, on a read-only array whose
     /// members change (6.1 did the same inline, under the array's lock).
-    WriteBusy { path: AttrPath, value: heapless::String<32>, ms: u32 },
-    /// Wait until `path` no longer exists (the kernel deletes some sysfs
+    WriteBusy { ms: u32 },
+    /// Wait until the path no longer exists (the kernel deletes some sysfs
     /// directories from a workqueue); `ETIMEDOUT` after `ms` milliseconds.
-    WaitGone { path: AttrPath, ms: u32 },
+    WaitGone { ms: u32 },
+}
+
+/// One step of a job, on `<dir>/<attr>`, or with `member` on
+/// `<dir>/<member>/<attr>` (`<dir>/<member>` itself when `attr` is empty).
+/// Paths are put together by the helper thread: a job stays small (the
+/// channel holds [`QUEUE`] of them, locked in memory).
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub op: Op,
+    pub member: bool,
+    pub attr: &'static str,
+    pub value: Value,
+}
+
+impl Step {
+    /// A step with `value` formatted from `args` (truncated past 24 bytes;
+    /// the values written are shorter).
+    pub fn new(op: Op, member: bool, attr: &'static str, args: core::fmt::Arguments<'_>) -> Step {
+        let mut value = Value::new();
+        let _ = core::fmt::write(&mut value, args);
+        Step { op, member, attr, value }
+    }
 }
 
 /// Steps a job holds at most.
@@ -38,25 +63,51 @@ pub const MAX_STEPS: usize = 10;
 pub struct Job {
     /// Caller's tag, returned with the result.
     pub token: u32,
+    /// The directory of the attributes (e.g. `/sys/block/md126/md`).
+    pub dir: heapless::String<64>,
+    /// The member's directory in `dir` (e.g. `dev-sdb`), for member steps.
+    pub member: heapless::String<40>,
     pub steps: arrayvec::ArrayVec<Step, MAX_STEPS>,
 }
 
 impl Job {
+    /// A job of no steps yet on `dir` (and `member` in it); `None` if a
+    /// name is too long for the job.
+    pub fn new(token: u32, dir: core::fmt::Arguments<'_>, member: core::fmt::Arguments<'_>) -> Option<Job> {
+        let mut j =
+            Job { token, dir: heapless::String::new(), member: heapless::String::new(), steps: Default::default() };
+        core::fmt::write(&mut j.dir, dir).ok()?;
+        core::fmt::write(&mut j.member, member).ok()?;
+        Some(j)
+    }
+
     /// A job of one write.
-    pub fn write(token: u32, path: AttrPath, value: &str) -> Job {
-        let mut v = heapless::String::new();
-        let _ = v.push_str(value);
-        let mut steps = arrayvec::ArrayVec::new();
-        steps.push(Step::Write { path, value: v });
-        Job { token, steps }
+    pub fn write(mut self, member: bool, attr: &'static str, value: &str) -> Job {
+        self.steps.push(Step::new(Op::Write, member, attr, format_args!("{value}")));
+        self
+    }
+
+    /// The path a step works on.
+    pub fn path(&self, step: &Step) -> AttrPath {
+        let mut p = AttrPath::new();
+        let _ = p.push_str(self.dir.as_str());
+        for part in [if step.member { self.member.as_str() } else { "" }, step.attr] {
+            if !part.is_empty() {
+                let _ = p.push('/');
+                let _ = p.push_str(part);
+            }
+        }
+        p
     }
 
     fn run(&self) -> Result<(), (u8, Errno)> {
         for (i, step) in self.steps.iter().enumerate() {
-            let r = match step {
-                Step::Write { path, value } => crate::sys::write_file(path.as_str(), value.as_str()),
-                Step::WriteBusy { path, value, ms } => write_busy(path.as_str(), value.as_str(), *ms),
-                Step::WaitGone { path, ms } => wait_gone(path.as_str(), *ms),
+            let path = self.path(step);
+            let (path, value) = (path.as_str(), step.value.as_str());
+            let r = match step.op {
+                Op::Write => crate::sys::write_file(path, value),
+                Op::WriteBusy { ms } => write_busy(path, value, ms),
+                Op::WaitGone { ms } => wait_gone(path, ms),
             };
             r.map_err(|e| (i as u8, e))?;
         }
@@ -97,6 +148,13 @@ pub struct Done {
 /// Jobs queued at most.
 pub const QUEUE: usize = 32;
 
+/// The helper thread's stack (locked in memory like the rest). Its deepest
+/// point, a job's write or stat, fits in 8 KiB even unoptimised:
+/// `cargo test --target x86_64-unknown-linux-musl --lib worker` overflows
+/// with 4 KiB and passes with 8 KiB (musl honours sizes that small; glibc
+/// raises them to 16 KiB). Twice that, for safety.
+pub const STACK: usize = 16 * 1024;
+
 /// The loop's side of the helper thread.
 pub struct Worker {
     jobs: SyncSender<Job>,
@@ -113,7 +171,7 @@ impl Worker {
         let w = wake.clone();
         std::thread::Builder::new()
             .name("mdmon-sysfs".into())
-            .stack_size(64 * 1024)
+            .stack_size(STACK)
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
                     let result = job.run();
@@ -147,3 +205,7 @@ impl Worker {
         self.done.try_recv().ok()
     }
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

@@ -140,3 +140,31 @@ fn a_volume_without_present_disks_is_still_bounded() {
     d.disks.truncate(1);
     assert!(Imsm::load(&mut d, &mut Vec::new()).is_ok(), "a sane volume with a missing disk still loads");
 }
+
+/// The render buffer is sized by the largest image the model can build
+/// (`IMAGE_MAX`), not by the 16 KiB an MPB may have on load: a container of
+/// `MAX_SLOTS` disks with a full bad-block log still renders whole.
+#[test]
+fn the_largest_image_fits_the_render_buffer() {
+    let mpb = build_mpb(5, MAX_SLOTS, 0, 0x1234, 1);
+    let mut d = MemDisks::with(&vec![mpb; MAX_SLOTS]);
+    let (mut im, _) = load(&mut d);
+    let a = ctx_for(&im, 0, 5, MAX_SLOTS as u32);
+    let log = im.bad_block_log().expect("IMSM keeps a log");
+    let mut n = 0;
+    while log.record(&a, (n % MAX_SLOTS) as u32, crate::badblocks::BadRange { start: 8 * n as u64, len: 1 }) {
+        n += 1;
+    }
+    assert_eq!(n, super::super::bbm::MAX_ENTRIES);
+    let disks = im.begin_write();
+    assert_eq!(disks, MAX_SLOTS);
+    let len = im.render_len();
+    assert!(len <= 13 * 512, "render_len {len}");
+    let mut buf = vec![0u8; len];
+    for i in 0..disks {
+        let geom = im.members()[i].geom;
+        let r = im.render(i, geom, &mut buf);
+        assert_eq!(r.len(), 1, "disk {i} rendered");
+        assert!(r[0].len > 4096, "disk {i}: the log is in the image");
+    }
+}

@@ -77,7 +77,8 @@ impl Disks4k {
     /// Apply a metadata write the way the shell does, checking alignment.
     fn write_all(&mut self, md: &mut dyn Metadata) {
         let n = md.begin_write();
-        let mut buf = vec![0u8; 70000];
+        // The size the daemon allocates: every test write goes through it.
+        let mut buf = vec![0u8; md.render_len()];
         for i in 0..n {
             let Some(dev) = md.disk_dev(i) else { continue };
             let Some(d) = self.disks.iter_mut().find(|d| d.0.dev == dev) else { continue };

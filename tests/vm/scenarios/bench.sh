@@ -9,7 +9,8 @@
 # - idle cost: context switches of all the daemon's threads over IDLE_S
 #   seconds with one clean monitored RAID1 and no I/O, both daemons at once.
 # Arguments (VAR=value): ROUNDS (default 40), IDLE_S (default 60),
-# PARTS (default "wp idle").
+# PARTS (default "wp idle"; "mem" is the memory figures alone, without the
+# write-pending rounds, for the mdmons in IMPLS).
 for a in "$@"; do export "${a?}"; done
 . "$VM_REPO/tests/vm/scenarios/common.sh"
 ROUNDS=${ROUNDS:-40}
@@ -67,7 +68,11 @@ bench_wp() { # IMPL CFG FMT LEVEL N VOLS
 	CTR=$(md_name "/dev/md/$([ "$1" = imsm ] && echo imsm0 || echo ddf0)")
 	VOL=$(md_name /dev/md/vol0)
 	pid=$(mdmon_pid "$CTR")
-	line=$(measure_wp "$VOL" "$ROUNDS") || line="no measurement: $line"
+	if [[ $PARTS == *wp* ]]; then
+		line=$(measure_wp "$VOL" "$ROUNDS") || line="no measurement: $line"
+	else
+		line="wp=skipped"
+	fi
 	echo "impl=$impl cfg=$cfg $line $(mem_of "$pid")" | tee -a "$RESULTS"
 	maps_of "$pid" > "${VM_OUT:-/tmp}/maps.$impl.$cfg.txt"
 	cleanup_md
@@ -120,10 +125,10 @@ bench_idle() {
 	cleanup_md
 }
 
-if [[ $PARTS == *wp* ]]; then
+if [[ $PARTS == *wp* || $PARTS == *mem* ]]; then
 	for cfg in "imsm-raid1x2 imsm 1 2 1" "imsm-raid5x4 imsm 5 4 1" "imsm-raid5x8 imsm 5 8 1" \
 		"imsm-raid5x4-4vols imsm 5 4 4" "ddf-raid5x4 ddf 5 4 1"; do
-		for impl in c rs; do
+		for impl in $IMPLS; do
 			# shellcheck disable=SC2086
 			bench_wp $impl $cfg
 		done

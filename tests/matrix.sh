@@ -4,13 +4,13 @@
 # C mdmon and ours; then upstream mdadm 4.4's own test suite (built from
 # Debian 13's source) with its C mdmon and ours, on both kernels. Several
 # hours under TCG; CI runs a part of it (tests/run-all.sh).
-# usage: tests/matrix.sh [--kernels "6.1 6.12"] [--groups "foundation rebuild protocol takeover ddf badblocks sect4k faults"]
+# usage: tests/matrix.sh [--kernels "6.1 6.12"] [--groups "foundation rebuild protocol takeover ddf badblocks sect4k faults reshape serial"]
 #        [--no-upstream]
 # Env: VMSLOT=/work/vmslot (a wrapper put before every VM command).
 # Ends with "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-KERNELS="6.1 6.12" GROUPS_="foundation rebuild protocol takeover ddf badblocks sect4k faults" UPSTREAM=1
+KERNELS="6.1 6.12" GROUPS_="foundation rebuild protocol takeover ddf badblocks sect4k faults reshape serial" UPSTREAM=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernels) KERNELS=$2; shift ;;
@@ -30,7 +30,10 @@ pass=0 failn=0 failed=()
 for k in $KERNELS; do
 	for g in $GROUPS_; do
 		t0=$(date +%s)
-		VM_KSERIES=$k VM_QUIET=1 "${SLOT[@]}" tests/vm/vm.sh -t 2400 "$OUT/$g-$k" "tests/vm/scenarios/$g.sh"
+		# The serial group's disks are virtio-scsi disks with serial numbers.
+		qargs=
+		[ "$g" = serial ] && qargs=$(bash tests/vm/serial-disks.sh "$OUT/serial-disks-$k")
+		VM_QEMU_ARGS=$qargs VM_KSERIES=$k VM_QUIET=1 "${SLOT[@]}" tests/vm/vm.sh -t 2400 "$OUT/$g-$k" "tests/vm/scenarios/$g.sh"
 		rc=$?
 		p=$(grep -cE '^ok ' "$OUT/$g-$k/console.log")
 		f=$(grep -cE '^FAIL ' "$OUT/$g-$k/console.log")

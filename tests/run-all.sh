@@ -63,6 +63,11 @@ VM_SYSTEMD=1 vmgroup systemd tests/vm/scenarios/systemd.sh
 # Fault injection, reduced to fit CI (ours alone, 5 kills per loop); the
 # full group (both mdmons, 20 kills) runs apart: see README, Reliability.
 vmgroup faults tests/vm/scenarios/faults.sh IMPLS=rs KILLS=5
+# Reshapes stopped or with mdmon killed mid-way, resumed after a new
+# assembly, and RAID0->RAID5 (ours alone in CI; both in tests/matrix.sh).
+vmgroup reshape tests/vm/scenarios/reshape.sh IMPLS=rs
+# Disks named by their real serial numbers (virtio-scsi disks with serials).
+VM_QEMU_ARGS=$(bash tests/vm/serial-disks.sh "$OUT/serial-disks") vmgroup serial tests/vm/scenarios/serial.sh
 # Kernel 6.12 (Debian's bookworm-backports): the rebuild group again (the
 # full matrix is tests/matrix.sh).
 VM_KSERIES=6.12 vmgroup rebuild-6.12 tests/vm/scenarios/rebuild.sh

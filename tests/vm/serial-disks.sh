@@ -8,6 +8,7 @@
 set -eu
 dir=$1
 mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
 args="-device virtio-scsi-pci,id=scsi0"
 for i in 0 1 2; do
 	rm -f "$dir/s$i.img"

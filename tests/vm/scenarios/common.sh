@@ -49,6 +49,21 @@ raid1_clean_fast() {
 	wait_for "/sys/block/$VOL/md/array_state" clean 30 || fail "not clean"
 }
 
+# raid5_with_data NDISKS: a RAID5 volume over the first 3 of NDISKS new
+# 64 MiB disks, served by the mdmon under test, holding 32 MiB of random
+# data (kept in /tmp/data); the other disks join the container as spares.
+# Sets DISKS, D0 (the first disk), VOL, CTR.
+raid5_with_data() {
+	DISKS=$(mkdisks "$1" 64)
+	D0=$(echo "$DISKS" | head -n1)
+	VOL=$(imsm_create vol0 5 3 $(echo "$DISKS" | head -n3))
+	CTR=$(md_name /dev/md/imsm0)
+	check_mdmon "$CTR"
+	dd if=/dev/urandom of=/tmp/data bs=1M count=32 status=none
+	run dd if=/tmp/data of="/dev/$VOL" bs=1M oflag=direct status=none
+	if [ "$1" -gt 3 ]; then run mdadm --add /dev/md/imsm0 $(echo "$DISKS" | tail -n +4); fi
+}
+
 # examine_norm DEV: mdadm --examine without the fields that differ run to run
 examine_norm() {
 	mdadm --examine "$1" 2>&1 | grep -vE '^ *(Orig Family|Family|Generation|Checksum|UUID|Creation Time|/dev/)' \

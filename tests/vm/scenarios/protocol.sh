@@ -87,16 +87,10 @@ sc_takeover_r10_r0() {
 # not). Both leave what the C mdmon leaves.
 # grow_and_check NAME RAID_DISKS MEMBERS_AFTER CHUNK_AFTER GROW_ARGS...
 grow_and_check() {
-	local name=$1 ndisks=$2 members=$3 chunk=$4 disks vol ctr d0 i
+	local name=$1 ndisks=$2 members=$3 chunk=$4 disks vol d0 i
 	shift 4
-	disks=$(mkdisks "$ndisks" 64)
-	d0=$(echo "$disks" | head -n1)
-	vol=$(imsm_create vol0 5 3 $(echo "$disks" | head -n3))
-	ctr=$(md_name /dev/md/imsm0)
-	check_mdmon "$ctr"
-	dd if=/dev/urandom of=/tmp/data bs=1M count=32 status=none
-	run dd if=/tmp/data of="/dev/$vol" bs=1M oflag=direct status=none
-	[ "$ndisks" -gt 3 ] && run mdadm --add /dev/md/imsm0 $(echo "$disks" | tail -n +4)
+	raid5_with_data "$ndisks"
+	disks=$DISKS d0=$D0 vol=$VOL
 	run mdadm --grow "$@"
 	sleep 1
 	wait_for "/sys/block/$vol/md/sync_action" idle 120 || fail "reshape did not end"

@@ -24,16 +24,10 @@ stop_all() {
 }
 
 # A RAID5 over 3 disks with 32 MiB of random data and a 4th disk in the
-# container; the reshape to 4 disks started at about 500 KiB/s. Sets DISKS, D0, VOL.
+# container; the reshape to 4 disks started at about 500 KiB/s. Sets DISKS,
+# D0, VOL, CTR.
 start_slow_grow() {
-	DISKS=$(mkdisks 4 64)
-	D0=$(echo "$DISKS" | head -n1)
-	VOL=$(imsm_create vol0 5 3 $(echo "$DISKS" | head -n3))
-	CTR=$(md_name /dev/md/imsm0)
-	check_mdmon "$CTR"
-	dd if=/dev/urandom of=/tmp/data bs=1M count=32 status=none
-	run dd if=/tmp/data of="/dev/$VOL" bs=1M oflag=direct status=none
-	run mdadm --add /dev/md/imsm0 $(echo "$DISKS" | tail -n 1)
+	raid5_with_data 4
 	echo 100 > /proc/sys/dev/raid/speed_limit_min
 	echo 500 > /proc/sys/dev/raid/speed_limit_max
 	run mdadm --grow /dev/md/imsm0 -n 4

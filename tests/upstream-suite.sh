@@ -22,7 +22,7 @@ KSERIES=6.1 LIST= QUICK= JOBS=1 OUT= IMPLS="c rs"
 # --quick (CI): tests that pass with both mdmons in the README's table, run
 # with ours only; the fastest four (ours 2 to 3.5 min each under TCG) keep
 # the subset near 12 minutes and CI under an hour.
-QUICK_TESTS="10ddf-fail-spare 10ddf-geometry 09imsm-assemble 10ddf-sudden-degraded"
+QUICK_TESTS="10ddf-fail-spare 10ddf-geometry 10ddf-fail-readd 10ddf-sudden-degraded"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) KSERIES=$2; shift ;;

@@ -64,6 +64,18 @@ raid5_with_data() {
 	if [ "$1" -gt 3 ]; then run mdadm --add /dev/md/imsm0 $(echo "$DISKS" | tail -n +4); fi
 }
 
+# reassemble DISK...: container imsm0 assembled again from DISKs and its
+# volumes started; checks its mdmon and sets CTR and VOL (volume 0).
+reassemble() {
+	run mdadm -A /dev/md/imsm0 "$@"
+	run mdadm -I /dev/md/imsm0
+	sleep 2
+	CTR=$(md_name /dev/md/imsm0)
+	check_mdmon "$CTR"
+	VOL=$(volume_of "$CTR")
+	[ -n "$VOL" ] || fail "volume not assembled again"
+}
+
 # examine_norm DEV: mdadm --examine without the fields that differ run to run
 examine_norm() {
 	mdadm --examine "$1" 2>&1 | grep -vE '^ *(Orig Family|Family|Generation|Checksum|UUID|Creation Time|/dev/)' \

@@ -72,18 +72,24 @@ check_migration_record() {
 	check_eq "$lba" $((cur * depth)) "migration record's first member lba"
 }
 
+# After a stop mid-way: the metadata keeps the general migration and a
+# checkpoint past 0 that agrees with the migration record.
+check_stopped_migration() {
+	local ck
+	check_eq "$(examine_field "$D0" 'Migrate State')" 'general migration' "migration kept in the metadata"
+	ck=$(examine_field "$D0" Checkpoint)
+	[ "${ck%% *}" -gt 0 ] || fail "checkpoint lost at the stop: '$ck'"
+	log "metadata after the stop: checkpoint $ck"
+	check_migration_record
+}
+
 # Assembles the container again; mdadm continues the reshape; waits for its end.
 assemble_and_finish() {
 	local vol i
 	echo 1000 > /proc/sys/dev/raid/speed_limit_min
 	echo 200000 > /proc/sys/dev/raid/speed_limit_max
-	run mdadm -A /dev/md/imsm0 $DISKS
-	run mdadm -I /dev/md/imsm0
-	sleep 2
-	CTR=$(md_name /dev/md/imsm0)
-	check_mdmon "$CTR"
-	vol=$(volume_of "$CTR")
-	[ -n "$vol" ] || fail "volume not assembled again"
+	reassemble $DISKS
+	vol=$VOL
 	log "assembled again as $vol: sync_action $(cat /sys/block/$vol/md/sync_action), reshape_position $(cat /sys/block/$vol/md/reshape_position)"
 	wait_for "/sys/block/$vol/md/sync_action" idle 180 || fail "reshape did not end"
 	for i in $(seq 100); do pgrep -f 'mdadm --grow' >/dev/null || break; sleep 0.2; done
@@ -103,11 +109,7 @@ sc_reshape_stop() {
 	ck=$(wait_checkpoint)
 	log "stopping at reshape_position $(cat /sys/block/$VOL/md/reshape_position), checkpoint $ck"
 	stop_all "$VOL"
-	check_eq "$(examine_field "$D0" 'Migrate State')" 'general migration' "migration kept in the metadata"
-	ck=$(examine_field "$D0" Checkpoint)
-	[ "${ck%% *}" -gt 0 ] || fail "checkpoint lost at the stop: '$ck'"
-	log "metadata after the stop: checkpoint $ck"
-	check_migration_record
+	check_stopped_migration
 	# Where the stop lands is a matter of timing: the position lines are
 	# checked above and left out of the comparison with the C mdmon.
 	examine_norm "$D0" | grep -vE '^ *(Checkpoint|Current Unit|First member lba) :' > "$OUT/$IMPL.reshape-stopped.examine"
@@ -124,11 +126,7 @@ sc_reshape_kill() {
 	kill -9 "$pid"
 	sleep 1
 	stop_all "$VOL"
-	check_eq "$(examine_field "$D0" 'Migrate State')" 'general migration' "migration kept in the metadata"
-	ck=$(examine_field "$D0" Checkpoint)
-	[ "${ck%% *}" -gt 0 ] || fail "checkpoint lost: '$ck'"
-	log "metadata after the kill and stop: checkpoint $ck"
-	check_migration_record
+	check_stopped_migration
 	assemble_and_finish
 }
 
@@ -159,12 +157,8 @@ sc_migrate_r0_r5() {
 	examine_norm "$d0" > "$OUT/$IMPL.migrate-r0-r5.examine"
 	run mdadm --stop "/dev/$vol"
 	run mdadm --stop /dev/md/imsm0
-	run mdadm -A /dev/md/imsm0 $disks
-	run mdadm -I /dev/md/imsm0
-	sleep 2
-	ctr=$(md_name /dev/md/imsm0)
-	vol=$(volume_of "$ctr")
-	[ -n "$vol" ] || fail "volume not assembled again"
+	reassemble $disks
+	vol=$VOL
 	check_eq "$(cat /sys/block/$vol/md/level)" raid5 "level after assembly"
 	cmp <(dd if="/dev/$vol" bs=1M count=48 iflag=direct status=none) /tmp/data || fail "data wrong after assembly"
 	log "ok: RAID5 with the RAID0's data after a new assembly"

@@ -57,13 +57,8 @@ sc_serial() {
 	examine_norm "$d0" | sed -E 's#/dev/sd[a-z]#SD#g' > "$OUT/$IMPL.serial-rebuilt.examine"
 	run mdadm --stop "/dev/$vol"
 	run mdadm --stop /dev/md/imsm0
-	run mdadm -A /dev/md/imsm0 "$d0" "$d2"
-	run mdadm -I /dev/md/imsm0
-	sleep 2
-	ctr=$(md_name /dev/md/imsm0)
-	check_mdmon "$ctr"
-	vol=$(volume_of "$ctr")
-	[ -n "$vol" ] || fail "volume not assembled again"
+	reassemble "$d0" "$d2"
+	vol=$VOL
 	check_eq "$(cat /sys/block/$vol/md/degraded)" 0 "degraded after a new assembly"
 	cmp -n $((8 << 20)) /tmp/pattern "/dev/$vol" || fail "data differs after a new assembly"
 	log "ok: assembled again from the serials, data intact"

@@ -2,7 +2,7 @@
 //! nothing read or written past a record.
 
 use super::*;
-use crate::wire::set_be16;
+use crate::wire::{be64, set_be16};
 
 #[test]
 fn spare_record_lists_only_the_guids_inside_it() {

@@ -184,20 +184,45 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Header<T> {
 /// included) inside the configuration section.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
-    pub controller: Section,
-    pub phys: Section,
-    pub virt: Section,
-    pub config: Section,
-    pub data: Section,
-    /// Bytes of one configuration record.
-    pub record_bytes: usize,
-    /// Member positions of a configuration record.
-    pub mppe: usize,
-    /// Configuration records a disk carries (the spare slot comes after them).
-    pub partitions: usize,
+    controller: Section,
+    phys: Section,
+    virt: Section,
+    config: Section,
+    data: Section,
+    record_bytes: usize,
+    mppe: usize,
+    partitions: usize,
 }
 
 impl Layout {
+    pub fn controller(&self) -> Section {
+        self.controller
+    }
+    pub fn phys(&self) -> Section {
+        self.phys
+    }
+    pub fn virt(&self) -> Section {
+        self.virt
+    }
+    pub fn config(&self) -> Section {
+        self.config
+    }
+    pub fn data(&self) -> Section {
+        self.data
+    }
+    /// Bytes of one configuration record (never 0; room for the member arrays).
+    pub fn record_bytes(&self) -> usize {
+        self.record_bytes
+    }
+    /// Member positions of a configuration record.
+    pub fn mppe(&self) -> usize {
+        self.mppe
+    }
+    /// Configuration records a disk carries (the spare slot comes after them).
+    pub fn partitions(&self) -> usize {
+        self.partitions
+    }
+
     /// The layout of `h`, or why it does not hold.
     pub fn new_checked<T: AsRef<[u8]>>(h: &Header<T>) -> Result<Layout, &'static str> {
         let mut spans: ArrayVec<(u32, u32), 5> = ArrayVec::new();

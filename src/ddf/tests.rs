@@ -279,9 +279,9 @@ mod updates {
     use crate::metadata::Metadata;
 
     fn virt_update(entry: &[u8]) -> Vec<u8> {
-        let mut u = vec![0xFFu8; 128];
+        let mut u = vec![0xFFu8; view::EntryUpdate::<&[u8]>::LEN];
         u[..4].copy_from_slice(&view::magic::VIRT.to_be_bytes());
-        u[64..128].copy_from_slice(entry);
+        u[view::table::LEN..].copy_from_slice(entry);
         u
     }
 

@@ -2,7 +2,7 @@
 //! for a degraded virtual disk, their place in its records, and every
 //! disk's VD list and type that follow.
 
-use super::super::view::{self, DiskData, GUID_LEN};
+use super::super::view::{self, DiskData};
 use super::super::{Ddf, Member};
 use super::{pd_state, pd_type, vd_state, DDF_EPOCH, TRANSITION};
 use crate::md::DevState;
@@ -188,13 +188,10 @@ impl Ddf {
             x
         };
         let mut data = [0xFFu8; view::SECTOR];
-        let mut guid = [0u8; GUID_LEN];
-        guid[..8].copy_from_slice(b"Linux-MD");
         let (y, mo, d) = civil_date(u64::from(self.now) + DDF_EPOCH);
         let mut date = heapless::String::<8>::new();
         let _ = core::fmt::write(&mut date, format_args!("{y:04}{mo:02}{d:02}"));
-        guid[8..16].copy_from_slice(date.as_bytes());
-        guid[16..].copy_from_slice(&next().to_ne_bytes());
+        let guid = view::disk_data::made_guid(date.as_bytes(), next().to_ne_bytes());
         let refnum = loop {
             let r = next() as u32;
             if r != 0 && r != 0xFFFF_FFFF && self.phys_entries().all(|e| e.refnum() != r) {

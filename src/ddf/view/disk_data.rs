@@ -14,6 +14,22 @@ pub const FORCED_GUID: usize = 0x25;
 /// `vendor` (32 bytes, space-padded).
 pub const VENDOR: Range<usize> = 0x26..0x46;
 
+/// A disk GUID as mdadm makes one for a disk that has none: "Linux-MD",
+/// the date (`yyyymmdd`), then eight random bytes.
+pub const MADE_GUID_VENDOR: Range<usize> = 0..8;
+pub const MADE_GUID_DATE: Range<usize> = 8..16;
+pub const MADE_GUID_RANDOM: Range<usize> = 16..24;
+
+/// Such a GUID (`date` cut to its eight bytes).
+pub fn made_guid(date: &[u8], random: [u8; 8]) -> [u8; GUID_LEN] {
+    let mut g = [0u8; GUID_LEN];
+    g[MADE_GUID_VENDOR].copy_from_slice(b"Linux-MD");
+    let n = date.len().min(MADE_GUID_DATE.len());
+    g[MADE_GUID_DATE][..n].copy_from_slice(&date[..n]);
+    g[MADE_GUID_RANDOM].copy_from_slice(&random);
+    g
+}
+
 /// A view of a disk's own `disk_data` record.
 pub struct DiskData<T> {
     buf: T,

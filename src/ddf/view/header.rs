@@ -3,7 +3,7 @@
 
 use super::{GUID_LEN, SECTOR};
 use crate::ddf::{MAX_COPY_SECTORS, MAX_PARTITIONS as PARTITIONS_LIMIT, MAX_SECTION};
-use crate::wire::{be16, be32, be64, set_be32};
+use crate::wire::{be16, be32, be64, set_be32, set_be64};
 use arrayvec::ArrayVec;
 use core::ops::Range;
 
@@ -171,8 +171,27 @@ impl<T: AsRef<[u8]>> Header<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Header<T> {
+    fn m(&mut self) -> &mut [u8] {
+        self.buf.as_mut()
+    }
     pub fn set_seq(&mut self, v: u32) {
-        set_be32(self.buf.as_mut(), SEQ, v);
+        set_be32(self.m(), SEQ, v);
+    }
+    pub fn set_timestamp(&mut self, v: u32) {
+        set_be32(self.m(), TIMESTAMP, v);
+    }
+    pub fn set_openflag(&mut self, v: u8) {
+        self.m()[OPENFLAG] = v;
+    }
+    /// `type`: anchor, primary or secondary (`TYPE_*`).
+    pub fn set_kind(&mut self, v: u8) {
+        self.m()[TYPE] = v;
+    }
+    /// Where a disk's copies and workspace are (an anchor's or header's own).
+    pub fn set_lbas(&mut self, primary: u64, secondary: u64, workspace: u64) {
+        set_be64(self.m(), PRIMARY_LBA, primary);
+        set_be64(self.m(), SECONDARY_LBA, secondary);
+        set_be64(self.m(), WORKSPACE_LBA, workspace);
     }
 }
 

@@ -103,6 +103,27 @@ fn a_good_layout_gives_its_sections_and_records() {
 }
 
 #[test]
+fn header_setters_write_their_fields_big_endian() {
+    let mut h = [0u8; SECTOR];
+    let mut v = Header::of_mut(&mut h);
+    v.set_seq(0x0102_0304);
+    v.set_timestamp(0x0506_0708);
+    v.set_openflag(0xFF);
+    v.set_kind(header::TYPE_SECONDARY);
+    v.set_lbas(1, 2, u64::MAX);
+    assert_eq!(&h[header::SEQ..header::SEQ + 4], &[1, 2, 3, 4]);
+    let r = Header::of(&h);
+    assert_eq!((r.seq(), r.timestamp(), r.openflag(), r.kind()), (0x0102_0304, 0x0506_0708, 0xFF, 2));
+    assert_eq!((r.primary_lba(), r.secondary_lba(), r.workspace_lba()), (1, 2, u64::MAX));
+    assert_eq!(h[header::PRIMARY_LBA + 7], 1, "big-endian");
+    let touched = [header::SEQ..header::OPENFLAG + 1, header::PRIMARY_LBA..header::TYPE + 1];
+    let rest = |i: usize| {
+        !touched.iter().any(|t| t.contains(&i)) && !(header::WORKSPACE_LBA..header::WORKSPACE_LBA + 8).contains(&i)
+    };
+    assert!((0..SECTOR).filter(|&i| rest(i)).all(|i| h[i] == 0), "nothing else written");
+}
+
+#[test]
 fn a_layout_that_does_not_hold_is_refused_not_a_panic() {
     type Patch = fn(&mut [u8; SECTOR]);
     let cases: [(&str, Patch); 12] = [

@@ -9,7 +9,7 @@
 use crate::ddf::view as dv;
 use crate::imsm::{view as iv, DiskInfo, DiskSource};
 use crate::metadata::{DevT, DiskGeom, Metadata, Region};
-use crate::wire::{be32, le32, set_le32};
+use crate::wire::{le32, set_le32};
 
 /// Most disks, and regions per disk, a decoded input may hold.
 pub const MAX_DISKS: usize = 8;
@@ -211,7 +211,7 @@ impl MemDisks {
         for d in &mut self.0 {
             let Some(last) = (d.info.geom.size_bytes / S).checked_sub(1) else { continue };
             let Some(anchor) = d.bytes(last * S, 512).map(<[u8]>::to_vec) else { continue };
-            if be32(&anchor, 0) != dv::magic::HEADER {
+            if dv::magic_of(&anchor) != Some(dv::magic::HEADER) {
                 continue;
             }
             let a = dv::Header::new_checked(&anchor[..]).unwrap();
@@ -219,7 +219,7 @@ impl MemDisks {
                 let Some(h) = lba.checked_mul(S).and_then(|o| d.bytes(o, 512)).map(<[u8]>::to_vec) else {
                     continue;
                 };
-                if be32(&h, 0) != dv::magic::HEADER {
+                if dv::magic_of(&h) != Some(dv::magic::HEADER) {
                     continue;
                 }
                 let g = dv::Header::new_checked(&h[..]).unwrap();
@@ -243,7 +243,7 @@ impl MemDisks {
                 if let Some((o, l)) = at(hh::CONFIG_SECTION) {
                     for k in 0..l.checked_div(rec).unwrap_or(0).min(1024) {
                         let off = o + (k * rec) as u64;
-                        let magic = d.bytes(off, 4).map(|b| be32(b, 0));
+                        let magic = d.bytes(off, 4).and_then(dv::magic_of);
                         if magic == Some(dv::magic::VD_CONF) || magic == Some(dv::magic::SPARE) {
                             seal(d, off, rec);
                         }
@@ -384,8 +384,6 @@ pub fn imsm_arrays(im: &mut crate::imsm::Imsm) -> Vec<ArrayCtx> {
 /// The arrays a DDF container's VDs make, as md would run them; every VD
 /// is opened.
 pub fn ddf_arrays(ddf: &mut crate::ddf::Ddf) -> Vec<ArrayCtx> {
-    use crate::ddf::view::{conf, disk_data};
-    use crate::wire::be16;
     let mut out = Vec::new();
     let vols: Vec<usize> = ddf.volumes().collect();
     for v in vols {
@@ -394,25 +392,23 @@ pub fn ddf_arrays(ddf: &mut crate::ddf::Ddf) -> Vec<ArrayCtx> {
             continue;
         }
         let Some(c) = ddf.conf_of(inst) else { continue };
-        let first = &ddf.confs[c].records[0];
-        let prim = u32::from(be16(first, conf::PRIM_ELMNT_COUNT));
-        let sec = u32::from(first[conf::SEC_ELMNT_COUNT]).max(1);
+        let Some(first) = ddf.confs[c].records.first() else { continue };
+        let prim = u32::from(first.prim_elmnt_count());
+        let sec = u32::from(first.sec_elmnt_count()).max(1);
         let n = prim.saturating_mul(sec).min(MAX_SLOTS as u32);
-        let level = match first[conf::PRL] {
+        let level = match first.prl() {
             0 => 0,
             1 if sec > 1 => 10,
             1 => 1,
             6 => 6,
             _ => 5,
         };
-        let size = crate::wire::be64(first, conf::BLOCKS);
+        let size = first.blocks();
         let mut slots = ArrayVec::new();
         for s in 0..n {
             let Some((k, p)) = ddf.slot_position(c, s) else { continue };
-            let Some(refnum) = ddf.confs[c].records[k].get(conf::PHYS_REFNUM + 4 * p..).map(|r| be32(r, 0)) else {
-                continue;
-            };
-            if let Some(m) = ddf.members.iter().find(|m| be32(&m.disk_data, disk_data::REFNUM) == refnum) {
+            let Some(refnum) = ddf.confs[c].records.get(k).and_then(|r| r.phys_refnum(p)) else { continue };
+            if let Some(m) = ddf.members.iter().find(|m| m.data().refnum() == refnum) {
                 slots.push(slot(s, m.dev));
             }
         }

@@ -10,13 +10,12 @@
 //! records) is in `spare.rs`; the updates mdadm sends, in `update.rs`. Every
 //! record is read and written through the typed views of `super::view`.
 
-use super::view::{self, table, DiskData, PhysEntry, VdConfig, VirtEntry};
-use super::Ddf;
+use super::view::{self, Header, PhysEntry, VirtEntry};
+use super::{ConfRecord, Ddf};
 use crate::md::DevState;
 use crate::metadata::{
     ArrayCtx, Consistency, DevT, DiskGeom, Metadata, NewDisk, NewMember, OpenError, Regions, UpdateDone, MAX_SLOTS,
 };
-use crate::wire::{be16, be32, set_be32};
 use arrayvec::ArrayVec;
 
 mod spare;
@@ -80,18 +79,17 @@ pub const DDF_EPOCH: u64 = 315_532_800;
 
 impl Ddf {
     fn mppe(&self) -> usize {
-        usize::from(be16(&self.header, view::header::MPPE))
+        usize::from(self.head().mppe())
     }
 
-    /// `rec` as a configuration record of this container's layout.
-    fn conf_view<'a>(&self, rec: &'a [u8]) -> Option<VdConfig<&'a [u8]>> {
-        VdConfig::new_checked(rec, self.mppe())
+    /// Record `k` of configuration `c`.
+    fn record(&self, c: usize, k: usize) -> Option<&ConfRecord> {
+        self.confs.get(c)?.records.get(k)
     }
 
     /// Record `k` of configuration `c`, to change.
-    fn conf_view_mut(&mut self, c: usize, k: usize) -> Option<VdConfig<&mut [u8]>> {
-        let mppe = self.mppe();
-        VdConfig::new_checked(&mut self.confs.get_mut(c)?.records.get_mut(k)?[..], mppe)
+    fn record_mut(&mut self, c: usize, k: usize) -> Option<&mut ConfRecord> {
+        self.confs.get_mut(c)?.records.get_mut(k)
     }
 
     /// The configuration (index into `confs`) of VD number `inst`.
@@ -101,22 +99,20 @@ impl Ddf {
 
     /// Virtual disk entry `v` (`None` past the table).
     pub(super) fn virt_entry(&self, v: usize) -> Option<VirtEntry<&[u8]>> {
-        self.virt.get(view::entry_range(v)?).and_then(VirtEntry::new_checked)
+        self.virt.entry(v)
     }
 
     pub(super) fn virt_entry_mut(&mut self, v: usize) -> Option<VirtEntry<&mut [u8]>> {
-        let r = view::entry_range(v)?;
-        self.virt.get_mut(r).and_then(VirtEntry::new_checked)
+        self.virt.entry_mut(v)
     }
 
     /// Physical disk entry `pd` (`None` past the table).
     pub(super) fn phys_entry(&self, pd: usize) -> Option<PhysEntry<&[u8]>> {
-        self.phys.get(view::entry_range(pd)?).and_then(PhysEntry::new_checked)
+        self.phys.entry(pd)
     }
 
     fn phys_entry_mut(&mut self, pd: usize) -> Option<PhysEntry<&mut [u8]>> {
-        let r = view::entry_range(pd)?;
-        self.phys.get_mut(r).and_then(PhysEntry::new_checked)
+        self.phys.entry_mut(pd)
     }
 
     pub(super) fn pd_state(&self, pd: usize) -> u16 {
@@ -134,43 +130,37 @@ impl Ddf {
         if refnum == 0xFFFF_FFFF {
             return None;
         }
-        self.phys_entries().position(|e| PhysEntry::new_checked(e).is_some_and(|e| e.in_use() && e.refnum() == refnum))
+        self.phys_entries().position(|e| e.in_use() && e.refnum() == refnum)
     }
 
-    /// The position in `rec` of its `n`-th member (unused positions skipped).
-    fn index_in_bvd(&self, rec: &[u8], n: usize) -> Option<usize> {
-        let r = self.conf_view(rec)?;
+    /// The position in `r` of its `n`-th member (unused positions skipped).
+    fn index_in_bvd(r: &ConfRecord, n: usize) -> Option<usize> {
         let count = usize::from(r.prim_elmnt_count());
-        (0..self.mppe()).filter(|&p| r.phys_refnum(p).is_some_and(|x| x != 0xFFFF_FFFF)).take(count).nth(n)
+        (0..r.mppe()).filter(|&p| r.phys_refnum(p).is_some_and(|x| x != 0xFFFF_FFFF)).take(count).nth(n)
     }
 
     /// The record (BVD) and position of md slot `n` of configuration `c`.
     pub(crate) fn slot_position(&self, c: usize, n: u32) -> Option<(usize, usize)> {
-        let vc = &self.confs[c];
-        let first = self.conf_view(&vc.records[0])?;
+        let vc = self.confs.get(c)?;
+        let first = vc.records.first()?;
         let prim = usize::from(first.prim_elmnt_count()).max(1);
         let (k, within) = if first.sec_elmnt_count() <= 1 {
             (0, n as usize)
         } else {
             let bvd = n as usize / prim;
-            let k = vc
-                .records
-                .iter()
-                .position(|r| self.conf_view(r).is_some_and(|r| usize::from(r.sec_elmnt_seq()) == bvd))?;
+            let k = vc.records.iter().position(|r| usize::from(r.sec_elmnt_seq()) == bvd)?;
             (k, n as usize % prim)
         };
-        Some((k, self.index_in_bvd(&vc.records[k], within)?))
+        Some((k, Self::index_in_bvd(vc.records.get(k)?, within)?))
     }
 
     /// The state one BVD's members give it.
-    fn bvd_state(&self, rec: &[u8]) -> u8 {
-        let Some(r) = self.conf_view(rec) else { return vd_state::FAILED };
+    fn bvd_state(&self, r: &ConfRecord) -> u8 {
         let n = usize::from(r.prim_elmnt_count());
         let mut working = 0;
         let mut avail: ArrayVec<bool, MAX_SLOTS> = ArrayVec::new();
         for i in 0..n.min(MAX_SLOTS) {
-            let ok = self
-                .index_in_bvd(rec, i)
+            let ok = Self::index_in_bvd(r, i)
                 .and_then(|p| r.phys_refnum(p))
                 .and_then(|x| self.find_phys(x))
                 .map(|pd| {
@@ -200,10 +190,10 @@ impl Ddf {
 
     /// The state of a whole VD (its BVDs folded by the secondary level).
     fn svd_state(&self, c: usize) -> u8 {
-        let vc = &self.confs[c];
-        let srl = self.conf_view(&vc.records[0]).map_or(0, |r| r.srl());
-        let mut state = self.bvd_state(&vc.records[0]);
-        for r in vc.records.iter().skip(1) {
+        let Some(first) = self.record(c, 0) else { return vd_state::FAILED };
+        let srl = first.srl();
+        let mut state = self.bvd_state(first);
+        for r in self.confs[c].records.iter().skip(1) {
             let other = self.bvd_state(r);
             state = match (state, other) {
                 (vd_state::OPTIMAL, vd_state::OPTIMAL) => vd_state::OPTIMAL,
@@ -228,15 +218,15 @@ impl Ddf {
     /// write; a changed configuration record gets a new seqnum and time.
     fn touch(&mut self, record: Option<(usize, usize)>) {
         let now = self.now;
-        if let Some(mut r) = record.and_then(|(c, k)| self.conf_view_mut(c, k)) {
+        if let Some(r) = record.and_then(|(c, k)| self.record_mut(c, k)) {
             r.set_timestamp(now);
             let s = r.seqnum().wrapping_add(1);
             r.set_seqnum(s);
         }
         if !self.pending {
             self.pending = true;
-            let s = be32(&self.header, view::header::SEQ).wrapping_add(1);
-            set_be32(&mut self.header, view::header::SEQ, s);
+            let s = self.head().seq().wrapping_add(1);
+            Header::of_mut(&mut self.header).set_seq(s);
         }
     }
 
@@ -255,13 +245,10 @@ impl Ddf {
     fn handle_missing(&mut self, a: &mut ArrayCtx, c: usize) {
         for n in 0..a.raid_disks.min(MAX_SLOTS as u32) {
             let Some((k, p)) = self.slot_position(c, n) else { break };
-            let Some(refnum) = self.conf_view(&self.confs[c].records[k]).and_then(|r| r.phys_refnum(p)) else {
+            let Some(refnum) = self.record(c, k).and_then(|r| r.phys_refnum(p)) else {
                 continue;
             };
-            let present = self
-                .members
-                .iter()
-                .any(|m| DiskData::new_checked(&m.disk_data[..]).is_some_and(|d| d.refnum() == refnum));
+            let present = self.members.iter().any(|m| m.data().refnum() == refnum);
             if present {
                 continue;
             }
@@ -269,7 +256,7 @@ impl Ddf {
                 let st = self.pd_state(pd);
                 if st & pd_state::ONLINE != 0 {
                     self.set_pd_state(pd, (st & !pd_state::ONLINE) | pd_state::FAILED | pd_state::MISSING);
-                    if let Some(mut r) = self.conf_view_mut(c, k) {
+                    if let Some(r) = self.record_mut(c, k) {
                         r.set_phys_refnum(p, 0);
                     }
                     self.touch(Some((c, k)));
@@ -298,8 +285,10 @@ impl Metadata for Ddf {
     }
 
     fn open_new(&mut self, inst: u32) -> Result<(), OpenError> {
-        let max = usize::from(be16(&self.virt, table::MAX));
-        if inst as usize >= max || self.volumes().all(|v| v != inst as usize) || self.conf_of(inst).is_none() {
+        if inst as usize >= self.virt.max()
+            || self.volumes().all(|v| v != inst as usize)
+            || self.conf_of(inst).is_none()
+        {
             return Err(OpenError::NoSuchVolume);
         }
         Ok(())
@@ -345,7 +334,7 @@ impl Metadata for Ddf {
         let Some((k, p)) = self.slot_position(c, slot) else { return };
         let Some(dev) = a.slots.iter().find(|s| s.slot == slot).map(|s| s.dev) else { return };
         let Some(pdnum) = self.members.iter().find(|m| m.dev == dev).and_then(|m| m.pdnum) else { return };
-        let Some(refnum) = self.conf_view(&self.confs[c].records[k]).and_then(|r| r.phys_refnum(p)) else { return };
+        let Some(refnum) = self.record(c, k).and_then(|r| r.phys_refnum(p)) else { return };
         let mut changed = false;
         if self.find_phys(refnum) == Some(pdnum) {
             let old = self.pd_state(pdnum);
@@ -408,8 +397,8 @@ impl Metadata for Ddf {
     /// A VD_CONF update carries one configuration record per BVD; the
     /// PHYS and VIRT updates are one table entry.
     fn max_update_len(&self) -> usize {
-        let rec_len = usize::from(be16(&self.header, view::header::CONFIG_RECORD_LEN)) * view::SECTOR;
-        (rec_len * crate::ddf::MAX_BVDS).max(view::table::LEN + view::table::ENTRY)
+        let rec_len = self.head().config_record_bytes();
+        (rec_len * crate::ddf::MAX_BVDS).max(view::EntryUpdate::<&[u8]>::LEN)
     }
 
     fn process_update(&mut self, payload: &[u8], active: &[u32]) -> Result<UpdateDone, &'static str> {
@@ -440,7 +429,7 @@ impl Metadata for Ddf {
     fn end_write(&mut self) {}
 
     fn generation(&self) -> u32 {
-        be32(&self.header, view::header::SEQ)
+        self.head().seq()
     }
 
     fn volume_dirty(&self, inst: u32) -> Option<bool> {

@@ -16,10 +16,11 @@ pub mod view;
 pub use handler::{pd_state, vd_state, DDF_EPOCH};
 
 use crate::metadata::{DevT, MAX_DISKS};
-use crate::wire::be16;
 use arrayvec::ArrayVec;
 use core::fmt;
-use view::{header as hdr, is_all_ff, GUID_LEN, SECTOR};
+use view::{
+    header as hdr, Controller, DiskData, Header, PhysEntry, PhysTable, Spare, VdConfig, VirtEntry, VirtTable, SECTOR,
+};
 
 /// Most virtual disks (volumes) a container may hold in this build.
 pub const MAX_VDS: usize = 16;
@@ -95,18 +96,23 @@ pub enum LoadNote {
     CopyNotWritten { dev: DevT, which: &'static str, why: &'static str },
 }
 
+/// A configuration record as held: checked at load for this container's
+/// member positions.
+pub type ConfRecord = VdConfig<Box<[u8]>>;
+
 /// One virtual disk's configuration: its record (or, for a secondary-level
 /// VD, one record per BVD, in `sec_elmnt_seq` order of arrival).
 #[derive(Clone)]
 pub struct VdConf {
-    pub records: ArrayVec<Box<[u8]>, MAX_BVDS>,
+    pub records: ArrayVec<ConfRecord, MAX_BVDS>,
     /// Index of its entry in the virtual disk table.
     pub vcnum: Option<usize>,
 }
 
 impl VdConf {
+    /// The VD's GUID (that of its first record).
     pub fn guid(&self) -> &[u8] {
-        &self.records[0][view::conf::GUID..view::conf::GUID + GUID_LEN]
+        self.records.first().map_or(&[], |r| r.guid())
     }
 }
 
@@ -122,7 +128,7 @@ pub struct Member {
     pub timestamp: u32,
     pub disk_data: [u8; SECTOR],
     /// The disk's spare assignment record, written back as it was.
-    pub spare: Option<Box<[u8]>>,
+    pub spare: Option<Spare<Box<[u8]>>>,
     /// The VDs (indexes into `Ddf::confs`) whose records this disk carries,
     /// in the order of its configuration slots.
     pub vlist: ArrayVec<u8, MAX_PARTITIONS>,
@@ -130,13 +136,21 @@ pub struct Member {
     pub pdnum: Option<usize>,
 }
 
-/// The in-memory DDF metadata of one container.
+impl Member {
+    /// The disk's own disk data.
+    pub fn data(&self) -> DiskData<&[u8; SECTOR]> {
+        DiskData::of(&self.disk_data)
+    }
+}
+
+/// The in-memory DDF metadata of one container. The sections are held as
+/// the views the load checked them into.
 pub struct Ddf {
     /// The header of the freshest copy; its fields persist across writes.
     pub header: [u8; SECTOR],
-    pub controller: Box<[u8]>,
-    pub phys: Box<[u8]>,
-    pub virt: Box<[u8]>,
+    pub controller: Controller<Box<[u8]>>,
+    pub phys: PhysTable<Box<[u8]>>,
+    pub virt: VirtTable<Box<[u8]>>,
     pub confs: ArrayVec<VdConf, MAX_VDS>,
     pub members: ArrayVec<Member, MAX_DISKS>,
     /// Changes wait to be written (the header's sequence number is already
@@ -147,21 +161,24 @@ pub struct Ddf {
 }
 
 impl Ddf {
+    /// The container's header.
+    pub fn head(&self) -> Header<&[u8; SECTOR]> {
+        Header::of(&self.header)
+    }
+
     /// The physical disk entries (all slots).
-    pub fn phys_entries(&self) -> impl Iterator<Item = &[u8]> {
-        let n = usize::from(be16(&self.phys, view::table::MAX));
-        self.phys[view::table::LEN..view::table::LEN + n * view::table::ENTRY].chunks_exact(view::table::ENTRY)
+    pub fn phys_entries(&self) -> impl Iterator<Item = PhysEntry<&[u8]>> {
+        self.phys.entries()
     }
 
     /// The virtual disk entries (all slots; the index is the VD number).
-    pub fn virt_entries(&self) -> impl Iterator<Item = &[u8]> {
-        let n = usize::from(be16(&self.virt, view::table::MAX));
-        self.virt[view::table::LEN..view::table::LEN + n * view::table::ENTRY].chunks_exact(view::table::ENTRY)
+    pub fn virt_entries(&self) -> impl Iterator<Item = VirtEntry<&[u8]>> {
+        self.virt.entries()
     }
 
     /// VD numbers in use.
     pub fn volumes(&self) -> impl Iterator<Item = usize> + '_ {
-        self.virt_entries().enumerate().filter(|(_, e)| !is_all_ff(&e[..GUID_LEN])).map(|(i, _)| i)
+        self.virt_entries().enumerate().filter(|(_, e)| e.in_use()).map(|(i, _)| i)
     }
 }
 

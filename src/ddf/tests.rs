@@ -5,7 +5,6 @@
 use super::*;
 use crate::imsm::{DiskInfo, DiskSource};
 use crate::metadata::DiskGeom;
-use crate::wire::be32;
 use view::section;
 
 /// A disk holding only the regions a fixture recorded; other reads fail.
@@ -132,7 +131,7 @@ fn dirty_fixture_records_the_raid5_inconsistent() {
     let inconsistent = |name: &str| -> Vec<bool> {
         let mut d = fixture(name);
         let (ddf, _) = load(&mut d);
-        ddf.volumes().map(|v| ddf.virt_entries().nth(v).unwrap()[view::virt::STATE] & 0x10 != 0).collect()
+        ddf.volumes().map(|v| ddf.virt_entries().nth(v).unwrap().state() & 0x10 != 0).collect()
     };
     assert_eq!(inconsistent("ddf-r1-r5-clean"), vec![false, false]);
     assert_eq!(inconsistent("ddf-r5-dirty"), vec![false, true]);
@@ -280,9 +279,9 @@ mod updates {
     use crate::metadata::Metadata;
 
     fn virt_update(entry: &[u8]) -> Vec<u8> {
-        let mut u = vec![0xFFu8; 128];
+        let mut u = vec![0xFFu8; view::EntryUpdate::<&[u8]>::LEN];
         u[..4].copy_from_slice(&view::magic::VIRT.to_be_bytes());
-        u[64..128].copy_from_slice(entry);
+        u[view::table::LEN..].copy_from_slice(entry);
         u
     }
 
@@ -292,7 +291,7 @@ mod updates {
     fn kill_then_create_a_volume_through_updates() {
         let mut d = fixture("ddf-r1-r5-clean");
         let (mut ddf, _) = load(&mut d);
-        let entry = ddf.virt_entries().nth(1).unwrap().to_vec();
+        let entry = ddf.virt_entries().nth(1).unwrap().as_bytes().to_vec();
         let c = ddf.conf_of(1).unwrap();
         let rec = ddf.confs[c].records[0].to_vec();
         let seq = ddf.generation();

@@ -276,11 +276,26 @@ mod tests {
         assert_eq!(decode(&rec(&[kind::ACTIVATE_SPARE, 0, 0, 0, 0, 0, 0, 0])), Err(UpdateError::InternalOnly(0)));
         assert_eq!(decode(&rec(&[99])), Err(UpdateError::UnknownType(99)));
         assert_eq!(decode(&[1, 0]), Err(UpdateError::Empty));
+        // Every type cut to 4..8 bytes: the internal ones are refused as
+        // such, every other one as truncated at exactly that length.
         for t in 0..12u32 {
             for n in 4..8 {
                 let mut p = rec(&[t]);
                 p.resize(n, 0);
-                let _ = decode(&p);
+                match decode(&p) {
+                    Err(UpdateError::InternalOnly(k)) => {
+                        assert_eq!(k, t);
+                        assert!(matches!(
+                            t,
+                            kind::ACTIVATE_SPARE | kind::ADD_REMOVE_DISK | kind::PREALLOC_BADBLOCKS_MEM
+                        ));
+                    }
+                    Err(UpdateError::TooShort { kind, len, need }) => {
+                        assert_eq!((kind, len), (t, n), "type {t}");
+                        assert!(need > n, "type {t}: needs {need}");
+                    }
+                    other => panic!("type {t} in {n} bytes: {other:?}"),
+                }
             }
         }
     }

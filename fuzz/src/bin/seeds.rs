@@ -64,13 +64,14 @@ fn main() {
     // DDF: kill VD 1 and add it back (VIRT entry, then its configuration).
     let mut d = harness::fixture(&fixture_dir("ddf"), "ddf-r1-r5-clean");
     let ddf = mdmon::ddf::Ddf::load(&mut d, &mut Vec::new()).unwrap();
-    let entry = ddf.virt_entries().nth(1).unwrap().to_vec();
+    let entry = ddf.virt_entries().nth(1).unwrap().as_bytes().to_vec();
     let c = ddf.confs.iter().position(|c| c.vcnum == Some(1)).unwrap();
     let conf = ddf.confs[c].records[0].to_vec();
     let virt = |e: &[u8]| {
-        let mut u = vec![0xFFu8; 128];
+        use mdmon::ddf::view::{table, EntryUpdate};
+        let mut u = vec![0xFFu8; EntryUpdate::<&[u8]>::LEN];
         u[..4].copy_from_slice(&mdmon::ddf::view::magic::VIRT.to_be_bytes());
-        u[64..128].copy_from_slice(e);
+        u[table::LEN..].copy_from_slice(e);
         u
     };
     let mut kill = entry.clone();

@@ -2,12 +2,11 @@
 //! for a degraded virtual disk, their place in its records, and every
 //! disk's VD list and type that follow.
 
-use super::super::view::{self, table, DiskData, PhysEntry, Spare, GUID_LEN};
-use super::super::Ddf;
+use super::super::view::{self, DiskData};
+use super::super::{Ddf, Member};
 use super::{pd_state, pd_type, vd_state, DDF_EPOCH, TRANSITION};
 use crate::md::DevState;
 use crate::metadata::{ArrayCtx, NewDisk, NewMember, MAX_SLOTS};
-use crate::wire::{be16, set_be16};
 use arrayvec::ArrayVec;
 
 impl Ddf {
@@ -21,18 +20,13 @@ impl Ddf {
         }
     }
 
-    fn refnum_of(m: &super::super::Member) -> u32 {
-        DiskData::new_checked(&m.disk_data[..]).map_or(0xFFFF_FFFF, |d| d.refnum())
-    }
-
-    /// The position of `refnum` in record `rec`, if it is a member there.
-    fn position_of(&self, rec: &[u8], refnum: u32) -> Option<usize> {
-        self.conf_view(rec)?.position_of(refnum)
+    fn refnum_of(m: &Member) -> u32 {
+        m.data().refnum()
     }
 
     /// Where disk `m` has room for `size` sectors: the first gap between
     /// the extents its VDs use, below its usable size (as mdadm's search).
-    fn find_space(&self, m: &super::super::Member, size: u64) -> Option<u64> {
+    fn find_space(&self, m: &Member, size: u64) -> Option<u64> {
         let pd = m.pdnum?;
         if self.pd_state(pd) & (pd_state::ONLINE | pd_state::FAILED | pd_state::MISSING) != pd_state::ONLINE {
             return None;
@@ -41,7 +35,6 @@ impl Ddf {
         let mut used: ArrayVec<(u64, u64), { super::super::MAX_VDS * super::super::MAX_BVDS }> = ArrayVec::new();
         for vc in &self.confs {
             for r in &vc.records {
-                let Some(r) = self.conf_view(r) else { continue };
                 if let Some(start) = r.position_of(refnum).and_then(|p| r.lba(p)) {
                     let _ = used.try_push((start, r.blocks()));
                 }
@@ -60,18 +53,18 @@ impl Ddf {
     }
 
     /// Whether disk `m` is a spare dedicated to the VD with `guid`.
-    fn dedicated_to(&self, m: &super::super::Member, guid: &[u8]) -> bool {
-        let Some(sp) = m.spare.as_deref().and_then(Spare::new_checked) else { return false };
+    fn dedicated_to(&self, m: &Member, guid: &[u8]) -> bool {
+        let Some(sp) = &m.spare else { return false };
         sp.dedicated() && sp.vd_guids().any(|g| g == guid)
     }
 
     /// Whether disk `m` may hold a rebuilt member of any VD (a global
     /// spare, a non-dedicated spare, or any working disk with room).
-    fn global_candidate(&self, m: &super::super::Member) -> bool {
+    fn global_candidate(&self, m: &Member) -> bool {
         let Some(pd) = m.pdnum else { return false };
         let t = self.pd_type(pd);
         if t & pd_type::SPARE != 0 {
-            return m.spare.as_deref().and_then(Spare::new_checked).is_some_and(|sp| !sp.dedicated());
+            return m.spare.as_ref().is_some_and(|sp| !sp.dedicated());
         }
         t & pd_type::GLOBAL_SPARE != 0 || self.pd_state(pd) & pd_state::FAILED == 0
     }
@@ -84,7 +77,7 @@ impl Ddf {
         let mut in_degraded = false;
         for c in 0..self.confs.len() {
             let vc = &self.confs[c];
-            if !vc.records.iter().any(|r| self.position_of(r, refnum).is_some()) {
+            if !vc.records.iter().any(|r| r.position_of(refnum).is_some()) {
                 continue;
             }
             let vcnum = vc.vcnum;
@@ -125,8 +118,7 @@ impl Ddf {
     /// any more leave the table (marked Transition first, the mark cleared
     /// on those still referenced, as mdadm does).
     pub(super) fn members_changed(&mut self) {
-        let max = usize::from(be16(&self.phys, table::MAX));
-        for pd in 0..max {
+        for pd in 0..self.phys.max() {
             let st = self.pd_state(pd);
             if st & pd_state::FAILED != 0 {
                 self.set_pd_state(pd, st | TRANSITION);
@@ -142,7 +134,7 @@ impl Ddf {
     /// Drop failed disks no VD uses any more and that are not present
     /// from the physical disk table, closing up the entries (as mdadm).
     fn remove_failed(&mut self) {
-        let max = usize::from(be16(&self.phys, table::MAX));
+        let max = self.phys.max();
         let mut to = 0;
         for from in 0..max {
             let Some(e) = self.phys_entry(from) else { break };
@@ -154,15 +146,15 @@ impl Ddf {
             if st & pd_state::FAILED != 0 && st & TRANSITION != 0 && !present {
                 continue;
             }
-            if let (true, Some(src), Some(dst)) = (from != to, view::entry_range(from), view::entry_range(to)) {
-                self.phys.copy_within(src, dst.start);
+            if from != to {
+                self.phys.move_entry(from, to);
                 for m in self.members.iter_mut().filter(|m| m.pdnum == Some(from)) {
                     m.pdnum = Some(to);
                 }
             }
             to += 1;
         }
-        set_be16(&mut self.phys, table::USED, to as u16);
+        self.phys.set_used(to as u16);
         for pd in to..max {
             if let Some(mut e) = self.phys_entry_mut(pd) {
                 e.clear_guid();
@@ -183,7 +175,7 @@ impl Ddf {
         if sectors <= MIB32 {
             return false;
         }
-        let Some(n) = self.phys_entries().position(|e| PhysEntry::new_checked(e).is_some_and(|e| !e.in_use())) else {
+        let Some(n) = self.phys_entries().position(|e| !e.in_use()) else {
             return false;
         };
         // xorshift over the shell's random bits: the GUID's tail, then a
@@ -196,19 +188,13 @@ impl Ddf {
             x
         };
         let mut data = [0xFFu8; view::SECTOR];
-        let mut guid = [0u8; GUID_LEN];
-        guid[..8].copy_from_slice(b"Linux-MD");
         let (y, mo, d) = civil_date(u64::from(self.now) + DDF_EPOCH);
         let mut date = heapless::String::<8>::new();
         let _ = core::fmt::write(&mut date, format_args!("{y:04}{mo:02}{d:02}"));
-        guid[8..16].copy_from_slice(date.as_bytes());
-        guid[16..].copy_from_slice(&next().to_ne_bytes());
+        let guid = view::disk_data::made_guid(date.as_bytes(), next().to_ne_bytes());
         let refnum = loop {
             let r = next() as u32;
-            if r != 0
-                && r != 0xFFFF_FFFF
-                && self.phys_entries().all(|e| PhysEntry::new_checked(e).is_none_or(|e| e.refnum() != r))
-            {
+            if r != 0 && r != 0xFFFF_FFFF && self.phys_entries().all(|e| e.refnum() != r) {
                 break r;
             }
         };
@@ -250,9 +236,9 @@ impl Ddf {
         e.set_state(pd_state::ONLINE);
         e.set_config_size(cfs);
         e.set_path(b" Information: nil");
-        let used = be16(&self.phys, table::USED).saturating_add(1);
-        set_be16(&mut self.phys, table::USED, used);
-        self.members.push(super::super::Member {
+        let used = self.phys.used().saturating_add(1);
+        self.phys.set_used(used);
+        self.members.push(Member {
             dev: disk.dev,
             sectors,
             primary_lba,
@@ -292,8 +278,7 @@ impl Ddf {
         }
         let guid = self.confs[c].guid();
         for slot in (0..n.min(MAX_SLOTS)).filter(|&s| !has(s)) {
-            let taken =
-                |m: &super::super::Member| a.slots.iter().any(|s| s.dev == m.dev) || out.iter().any(|p| p.dev == m.dev);
+            let taken = |m: &Member| a.slots.iter().any(|s| s.dev == m.dev) || out.iter().any(|p| p.dev == m.dev);
             // Spares dedicated to this VD first, then any other candidate;
             // disks in the reverse of the container's order, as mdadm walks
             // its disk list (a spare added last is tried first).
@@ -317,16 +302,13 @@ impl Ddf {
     /// disk's VD list and type follow (mdadm's configuration update).
     pub(super) fn place_rebuilt(&mut self, a: &ArrayCtx, added: &[NewMember]) {
         let Some(c) = self.conf_of(a.inst) else { return };
-        let Some(first) = self.conf_view(&self.confs[c].records[0]) else { return };
+        let Some(first) = self.record(c, 0) else { return };
         let prim = usize::from(first.prim_elmnt_count()).max(1);
         let svd = first.sec_elmnt_count() > 1;
         for n in added {
             let (bvd, pos) = (n.slot as usize / prim, n.slot as usize % prim);
             let k = if svd {
-                self.confs[c]
-                    .records
-                    .iter()
-                    .position(|r| self.conf_view(r).is_some_and(|r| usize::from(r.sec_elmnt_seq()) == bvd))
+                self.confs[c].records.iter().position(|r| usize::from(r.sec_elmnt_seq()) == bvd)
             } else {
                 Some(0)
             };
@@ -337,7 +319,7 @@ impl Ddf {
                 continue;
             }
             let Some(refnum) = self.phys_entry(pd).map(|e| e.refnum()) else { continue };
-            if let Some(mut r) = self.conf_view_mut(c, k) {
+            if let Some(r) = self.record_mut(c, k) {
                 r.set_phys_refnum(pos, refnum);
                 r.set_lba(pos, n.data_offset);
             }

@@ -2,11 +2,10 @@
 //! sends to create or kill a volume (VIRT, then VD_CONF records) and the
 //! PHYS record of a disk joining or leaving the container.
 
-use super::super::view::{self, table, PhysEntry, VdConfig, VirtEntry};
-use super::super::Ddf;
+use super::super::view::{self, EntryUpdate, VdConfig};
+use super::super::{ConfRecord, Ddf, VdConf, MAX_BVDS};
 use super::{pd_state, vd_state};
 use crate::metadata::UpdateDone;
-use crate::wire::{be16, be32, set_be16};
 
 impl Ddf {
     /// The updates mdadm sends (a VIRT record, then the VD_CONF records, to
@@ -19,45 +18,40 @@ impl Ddf {
         if payload.len() < 4 {
             return Err("empty update");
         }
-        let entry_update = table::LEN + table::ENTRY;
-        match be32(payload, 0) {
+        match view::magic_of(payload).ok_or("empty update")? {
             view::magic::PHYS => {
-                if payload.len() != entry_update {
-                    return Err("PHYS update of the wrong length");
-                }
-                let ent = usize::from(be16(payload, table::USED));
-                if ent >= usize::from(be16(&self.phys, table::MAX)) {
+                let Some(u) = EntryUpdate::new_checked(payload) else { return Err("PHYS update of the wrong length") };
+                let ent = u.index();
+                if ent >= self.phys.max() {
                     return Err("PHYS update for an entry out of range");
                 }
-                let e = &payload[table::LEN..];
-                let Some(entry) = PhysEntry::new_checked(e) else { return Err("PHYS update of the wrong length") };
+                let Some(entry) = u.phys() else { return Err("PHYS update of the wrong length") };
                 if entry.state() & pd_state::MISSING != 0 {
                     let st = self.pd_state(ent);
                     self.set_pd_state(ent, st | pd_state::MISSING);
                     self.members.retain(|m| m.pdnum != Some(ent));
                     let _ = write!(done, "physical disk {ent} removed");
                 } else {
-                    let r = view::entry_range(ent).ok_or("PHYS update for an entry out of range")?;
-                    let slot = self.phys.get_mut(r).ok_or("PHYS update for an entry out of range")?;
-                    if PhysEntry::new_checked(&*slot).is_none_or(|s| s.in_use()) {
+                    let slot = self.phys.entry(ent).ok_or("PHYS update for an entry out of range")?;
+                    if slot.in_use() {
                         return Err("PHYS update for an entry in use");
                     }
-                    slot.copy_from_slice(e);
-                    let used = be16(&self.phys, table::USED).saturating_add(1);
-                    set_be16(&mut self.phys, table::USED, used);
+                    if !self.phys.set_entry(ent, &entry) {
+                        return Err("PHYS update for an entry out of range");
+                    }
+                    let used = self.phys.used().saturating_add(1);
+                    self.phys.set_used(used);
                     let _ = write!(done, "physical disk {ent} added");
                 }
                 self.touch(None);
             }
             view::magic::VIRT => {
-                if payload.len() != entry_update {
+                let u = EntryUpdate::new_checked(payload);
+                let Some(entry) = u.as_ref().and_then(|u| u.virt()) else {
                     return Err("VIRT update of the wrong length");
-                }
-                let e = &payload[table::LEN..];
-                let Some(entry) = VirtEntry::new_checked(e) else { return Err("VIRT update of the wrong length") };
+                };
                 let guid = entry.guid();
-                let existing =
-                    self.virt_entries().position(|v| VirtEntry::new_checked(v).is_some_and(|v| v.guid() == guid));
+                let existing = self.virt_entries().position(|v| v.guid() == guid);
                 if entry.state() == vd_state::DELETED {
                     // Deleted: kill the VD with this GUID.
                     let v = existing.ok_or("no volume with that GUID")?;
@@ -80,58 +74,51 @@ impl Ddf {
                     if existing.is_some() {
                         return Err("a volume with that GUID exists");
                     }
-                    let v = self
-                        .virt_entries()
-                        .position(|x| VirtEntry::new_checked(x).is_some_and(|x| !x.in_use()))
-                        .ok_or("no free virtual disk entry")?;
-                    let r = view::entry_range(v).ok_or("no free virtual disk entry")?;
-                    self.virt.get_mut(r).ok_or("no free virtual disk entry")?.copy_from_slice(e);
-                    let n = be16(&self.virt, table::USED).saturating_add(1);
-                    set_be16(&mut self.virt, table::USED, n);
+                    let v = self.virt_entries().position(|x| !x.in_use()).ok_or("no free virtual disk entry")?;
+                    if !self.virt.set_entry(v, &entry) {
+                        return Err("no free virtual disk entry");
+                    }
+                    let n = self.virt.used().saturating_add(1);
+                    self.virt.set_used(n);
                     let _ = write!(done, "volume {v} added");
                 }
                 self.touch(None);
             }
             conf_magic if conf_magic == view::magic::VD_CONF => {
-                let rec_len = usize::from(be16(&self.header, view::header::CONFIG_RECORD_LEN)) * view::SECTOR;
-                // The fixed part of the first record, and where the member
-                // arrays of a record of this container end.
-                let (Some(head), Some(arrays)) =
-                    (VdConfig::new_checked(payload, 0), VdConfig::<&[u8]>::arrays(self.mppe()))
-                else {
-                    return Err("VD_CONF update too short");
-                };
-                if rec_len < arrays.end {
-                    return Err("VD_CONF update too short");
-                }
+                let rec_len = self.head().config_record_bytes();
+                let mppe = self.mppe();
+                // The fixed part of the first record; every record is as long
+                // as one of this container's (the load made that long enough
+                // for its member arrays).
+                let Some(head) = VdConfig::new_checked(payload, 0) else { return Err("VD_CONF update too short") };
                 let nsec = usize::from(head.sec_elmnt_count()).max(1);
-                if payload.len() != rec_len * nsec || nsec > crate::ddf::MAX_BVDS {
+                if Some(payload.len()) != rec_len.checked_mul(nsec) || nsec > MAX_BVDS {
                     return Err("VD_CONF update of the wrong length");
                 }
+                let records = || payload.chunks_exact(rec_len).filter_map(|r| VdConfig::new_checked(r, mppe));
                 let guid = head.guid();
-                let seq_of = |r: &[u8]| VdConfig::new_checked(r, 0).map(|v| v.sec_elmnt_seq());
                 match self.confs.iter().position(|c| c.guid() == guid) {
                     Some(c) => {
                         // Known VD: only the member positions change.
                         for r in self.confs[c].records.iter_mut() {
-                            let Some(seq) = seq_of(r) else { continue };
-                            let Some(u) = payload.chunks_exact(rec_len).find(|u| seq_of(u) == Some(seq)) else {
-                                continue;
-                            };
-                            r[arrays.clone()].copy_from_slice(&u[arrays.clone()]);
+                            let seq = r.sec_elmnt_seq();
+                            if let Some(u) = records().find(|u| u.sec_elmnt_seq() == seq) {
+                                r.copy_members_from(&u);
+                            }
                         }
                         let _ = write!(done, "volume configuration updated");
                     }
                     None => {
                         let v = self
                             .virt_entries()
-                            .position(|x| VirtEntry::new_checked(x).is_some_and(|x| x.guid() == guid))
+                            .position(|x| x.guid() == guid)
                             .ok_or("VD_CONF for a volume not yet added")?;
                         if self.confs.is_full() {
                             return Err("too many volumes for this build");
                         }
-                        let records = payload.chunks_exact(rec_len).map(|r| r.into()).collect();
-                        self.confs.push(crate::ddf::VdConf { records, vcnum: Some(v) });
+                        let records =
+                            records().filter_map(|r| ConfRecord::new_checked(Box::from(&r[..]), mppe)).collect();
+                        self.confs.push(VdConf { records, vcnum: Some(v) });
                         let _ = write!(done, "volume {v} configured");
                     }
                 }

@@ -11,7 +11,7 @@ fn a_new_disk_becomes_a_global_spare_with_its_own_copies() {
     let size = d.0[0].info.geom.size_bytes;
     let dev = DevT { major: 7, minor: 9 };
     let geom = DiskGeom { size_bytes: size, sector_size: 512 };
-    let used = be16(&ddf.phys, view::table::USED);
+    let used = ddf.phys.used();
     assert!(ddf.add_disk(NewDisk { dev, serial: [0; 16], geom, scsi_id: 0, random: 0x1234_5678_9abc_def1 }));
     assert!(!ddf.add_disk(NewDisk { dev, serial: [0; 16], geom, scsi_id: 0, random: 7 }), "added once");
     let tiny = NewDisk {
@@ -22,21 +22,22 @@ fn a_new_disk_becomes_a_global_spare_with_its_own_copies() {
         random: 7,
     };
     assert!(!ddf.add_disk(tiny), "too small for DDF");
-    assert_eq!(be16(&ddf.phys, view::table::USED), used + 1);
+    assert_eq!(ddf.phys.used(), used + 1);
     let m = ddf.members.last().unwrap().clone();
     let first = ddf.members[0].clone();
     assert_eq!(
         (m.primary_lba, m.secondary_lba, m.workspace_lba),
         (first.primary_lba, first.secondary_lba, first.workspace_lba)
     );
-    assert_eq!(&m.disk_data[view::disk_data::GUID..view::disk_data::GUID + 16], b"Linux-MD20261201");
+    assert_eq!(&m.data().guid()[..16], b"Linux-MD20261201");
     let pd = m.pdnum.unwrap();
     let e = ddf.phys_entries().nth(pd).unwrap();
-    assert_eq!(&e[..GUID_LEN], &m.disk_data[view::disk_data::GUID..view::disk_data::GUID + GUID_LEN]);
-    assert_eq!(be16(e, view::phys::TYPE), 0x01 | 0x04, "forced GUID, global spare");
-    assert_eq!(be16(e, view::phys::STATE), pd_state::ONLINE);
-    let refnum = be32(e, view::phys::REFNUM);
-    assert_eq!(ddf.phys_entries().filter(|x| be32(x, view::phys::REFNUM) == refnum).count(), 1, "unique refnum");
+    assert_eq!(e.guid(), m.data().guid());
+    assert_eq!(e.kind(), 0x01 | 0x04, "forced GUID, global spare");
+    assert_eq!(e.state(), pd_state::ONLINE);
+    let refnum = e.refnum();
+    assert_eq!(refnum, m.data().refnum());
+    assert_eq!(ddf.phys_entries().filter(|x| x.refnum() == refnum).count(), 1, "unique refnum");
     // Written to the new disk too, and loaded back with it.
     let mut copies = Vec::new();
     let mut buf = vec![0u8; ddf.render_len()];

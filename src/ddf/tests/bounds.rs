@@ -121,3 +121,54 @@ fn a_copy_running_into_the_anchor_is_not_written() {
     assert_eq!(ddf.members[0].secondary_lba, u64::MAX);
     assert_renders_inside(&ddf, &d);
 }
+
+#[test]
+fn a_table_claiming_more_entries_than_its_section_refuses_the_copy() {
+    for (s, max) in [(hdr::PHYS_SECTION, 0xFFFF), (hdr::VIRT_SECTION, 0x0400)] {
+        let mut d = fixture("ddf-r1-r5-clean");
+        for disk in 0..d.0.len() {
+            let (p, _) = header_lbas(&mut d, disk);
+            let h = d.bytes(disk, p * 512, 512);
+            let (off, len) = section(&h, s);
+            let t = d.bytes_mut(disk, (p + u64::from(off)) * 512, len as usize * 512);
+            crate::wire::set_be16(t, view::table::MAX, max);
+            view::seal(t);
+        }
+        let (ddf, notes) = load(&mut d);
+        let why = CopyError::Malformed("table entries exceed their section");
+        assert!(notes.iter().any(|n| matches!(n, LoadNote::Rejected { why: w, .. } if *w == why)), "{notes:?}");
+        assert_eq!(ddf.members.len(), 3, "the secondary copies are used");
+        assert!(ddf.phys_entries().count() < 0x400 && ddf.virt_entries().count() < 0x400);
+        assert_renders_inside(&ddf, &d);
+    }
+}
+
+#[test]
+fn a_section_offset_that_overflows_refuses_the_copy() {
+    let mut d = fixture("ddf-r1-r5-clean");
+    patch_primaries(&mut d, |h| crate::wire::set_be32(h, hdr::CONFIG_SECTION, u32::MAX));
+    let (ddf, notes) = load(&mut d);
+    assert!(refused_global(&notes), "{notes:?}");
+    assert_renders_inside(&ddf, &d);
+}
+
+#[test]
+fn a_disk_whose_own_header_places_its_data_past_the_disk_is_left_out() {
+    let mut d = fixture("ddf-r1-r5-clean");
+    // Disk 1's own headers (both copies) put its disk data far past its end.
+    let (p, s) = header_lbas(&mut d, 1);
+    for lba in [p, s] {
+        let h = d.bytes_mut(1, lba * 512, 512);
+        crate::wire::set_be32(h, hdr::DATA_SECTION, u32::MAX - 1);
+        view::seal(h);
+    }
+    let (ddf, notes) = load(&mut d);
+    assert!(
+        notes
+            .iter()
+            .any(|n| matches!(n, LoadNote::Rejected { dev: DevT { major: 7, minor: 1 }, what: "local sections", .. })),
+        "{notes:?}"
+    );
+    assert_eq!(ddf.members.len(), 2);
+    assert_renders_inside(&ddf, &d);
+}

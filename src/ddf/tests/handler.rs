@@ -10,8 +10,8 @@ fn ctx(ddf: &Ddf, inst: u32, level: i32, n: u32) -> ArrayCtx {
     for s in 0..n {
         // The disk the configuration names for slot s.
         let (k, p) = ddf.slot_position(c, s).unwrap();
-        let refnum = be32(&ddf.confs[c].records[k], view::conf::PHYS_REFNUM + 4 * p);
-        let dev = ddf.members.iter().find(|m| be32(&m.disk_data, view::disk_data::REFNUM) == refnum).unwrap().dev;
+        let refnum = ddf.confs[c].records[k].phys_refnum(p).unwrap();
+        let dev = ddf.members.iter().find(|m| m.data().refnum() == refnum).unwrap().dev;
         slots.push(SlotInfo { slot: s, dev, recovery_start: MAX_SECTOR, state: DevState(DevState::INSYNC) });
     }
     ArrayCtx::new(inst, level, 0, n, 32768, slots)
@@ -75,13 +75,13 @@ fn an_incomplete_resync_starts_active_and_records_the_init_state() {
     a.resync_start = 0;
     assert!(!ddf.set_array_state(&mut a, Consistency::Starting), "must go active to resync");
     let e = ddf.virt_entries().nth(1).unwrap();
-    assert_eq!(e[view::virt::INIT_STATE] & 3, 0, "not initialised");
+    assert_eq!(e.init_state() & 3, 0, "not initialised");
     a.resync_start = 1000;
     ddf.set_array_state(&mut a, Consistency::Dirty);
-    assert_eq!(ddf.virt_entries().nth(1).unwrap()[view::virt::INIT_STATE] & 3, 1, "partly (no position kept)");
+    assert_eq!(ddf.virt_entries().nth(1).unwrap().init_state() & 3, 1, "partly (no position kept)");
     a.resync_start = MAX_SECTOR;
     assert!(ddf.set_array_state(&mut a, Consistency::Starting));
-    assert_eq!(ddf.virt_entries().nth(1).unwrap()[view::virt::INIT_STATE] & 3, 2);
+    assert_eq!(ddf.virt_entries().nth(1).unwrap().init_state() & 3, 2);
     assert_eq!(ddf.resume_position(&a, 0), None, "DDF keeps no rebuild position");
 }
 
@@ -90,7 +90,7 @@ fn a_failed_disk_degrades_every_volume_on_it() {
     let mut d = fixture("ddf-r1-r5-clean");
     let (mut ddf, _) = load(&mut d);
     ddf.set_clock(DDF_EPOCH + 5000);
-    let seqnum = |ddf: &Ddf, c: usize| be32(&ddf.confs[c].records[0], view::conf::SEQNUM);
+    let seqnum = |ddf: &Ddf, c: usize| ddf.confs[c].records[0].seqnum();
     let (c1, c5) = (ddf.conf_of(0).unwrap(), ddf.conf_of(1).unwrap());
     let (s1, s5) = (seqnum(&ddf, c1), seqnum(&ddf, c5));
     let mut r1 = ctx(&ddf, 0, 1, 2);
@@ -100,11 +100,11 @@ fn a_failed_disk_degrades_every_volume_on_it() {
     let slot5 = r5.slots.iter().find(|s| s.dev == dev).unwrap().slot;
     ddf.set_disk(&mut r1, 0, DevState(DevState::FAULTY));
     ddf.set_disk(&mut r5, slot5, DevState(DevState::FAULTY));
-    let state = |ddf: &Ddf, v: usize| ddf.virt_entries().nth(v).unwrap()[view::virt::STATE] & vd_state::MASK;
+    let state = |ddf: &Ddf, v: usize| ddf.virt_entries().nth(v).unwrap().state() & vd_state::MASK;
     assert_eq!((state(&ddf, 0), state(&ddf, 1)), (vd_state::DEGRADED, vd_state::DEGRADED));
     assert_eq!(seqnum(&ddf, c1), s1 + 1);
     assert!(seqnum(&ddf, c5) > s5);
-    assert_eq!(be32(&ddf.confs[c1].records[0], view::conf::TIMESTAMP), 5000);
+    assert_eq!(ddf.confs[c1].records[0].timestamp(), 5000);
     let ddf = write_and_reload(&mut ddf, &mut d);
     let pd = ddf.members.iter().find(|m| m.dev == dev).unwrap().pdnum.unwrap();
     assert_ne!(ddf.pd_state(pd) & pd_state::FAILED, 0);
@@ -142,16 +142,14 @@ fn a_member_missing_at_start_is_recorded_failed_and_missing() {
     let mut a = ctx_missing(&ddf, 1, 3);
     ddf.set_array_state(&mut a, Consistency::Starting);
     assert!(a.check_degraded);
-    let state = ddf.virt_entries().nth(1).unwrap()[view::virt::STATE] & vd_state::MASK;
+    let state = ddf.virt_entries().nth(1).unwrap().state() & vd_state::MASK;
     assert_eq!(state, vd_state::DEGRADED);
-    let refs: Vec<u32> = (0..3).map(|p| be32(&ddf.confs[c5].records[0], view::conf::PHYS_REFNUM + 4 * p)).collect();
+    let refs: Vec<u32> = (0..3).map(|p| ddf.confs[c5].records[0].phys_refnum(p).unwrap()).collect();
     assert!(refs.contains(&0), "the missing member's refnum is cleared: {refs:x?}");
     let failed_missing = ddf
         .phys_entries()
-        .filter(|e| !view::is_all_ff(&e[..GUID_LEN]))
-        .filter(|e| {
-            be16(e, view::phys::STATE) & (pd_state::FAILED | pd_state::MISSING) == pd_state::FAILED | pd_state::MISSING
-        })
+        .filter(|e| e.in_use())
+        .filter(|e| e.state() & (pd_state::FAILED | pd_state::MISSING) == pd_state::FAILED | pd_state::MISSING)
         .count();
     assert_eq!(failed_missing, 1);
     // The RAID1 has both its disks.
@@ -166,8 +164,8 @@ fn ctx_missing(ddf: &Ddf, inst: u32, n: u32) -> ArrayCtx {
     let mut a = ctx_shell(inst, n);
     for s in 0..n {
         let (k, p) = ddf.slot_position(c, s).unwrap();
-        let refnum = be32(&ddf.confs[c].records[k], view::conf::PHYS_REFNUM + 4 * p);
-        if let Some(m) = ddf.members.iter().find(|m| be32(&m.disk_data, view::disk_data::REFNUM) == refnum) {
+        let refnum = ddf.confs[c].records[k].phys_refnum(p).unwrap();
+        if let Some(m) = ddf.members.iter().find(|m| m.data().refnum() == refnum) {
             a.slots.push(SlotInfo {
                 slot: s,
                 dev: m.dev,

@@ -2,7 +2,7 @@
 //! nothing read or written past a record.
 
 use super::*;
-use crate::wire::set_be16;
+use crate::wire::{be64, set_be16};
 
 #[test]
 fn spare_record_lists_only_the_guids_inside_it() {
@@ -100,3 +100,5 @@ fn vd_config_arrays_follow_mppe() {
     assert_eq!(be64(&b, conf::PHYS_REFNUM + 16 + 8), 0x3333_4444_5555, "LBAs after the refnums");
     assert!(b[conf::PHYS_REFNUM + 16 + 32..].iter().all(|&c| c == 0), "nothing written past the arrays");
 }
+
+mod guards;

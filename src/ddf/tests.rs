@@ -356,3 +356,4 @@ mod updates {
 mod add;
 mod bounds;
 mod handler;
+mod split;

@@ -148,7 +148,15 @@ impl Ddf {
                 slot_rec(slot, r, &mut out)?;
             }
         }
-        out.sort_unstable_by_key(|p| p.0);
+        // In offset order (a few pieces, nearly sorted: insertion, without
+        // a general sort's code in the binary).
+        for k in 1..out.len() {
+            let mut j = k;
+            while j > 0 && out[j - 1].0 > out[j].0 {
+                out.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         Some(out)
     }
 }

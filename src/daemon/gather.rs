@@ -13,10 +13,12 @@ use rustix::io::Errno;
 
 /// The 0xFF buffer split images write their unused parts from (as many
 /// times as needed).
-const FILL_BUF: usize = 16 * 1024;
-/// Buffers gathered into the writes of one submission: a write that needs
-/// more goes in pieces (a DDF disk's sections need about 20).
-const IOV_POOL: usize = 128;
+const FILL_BUF: usize = 4096;
+/// Buffers gathered into the writes of one submission (on the stack, 16
+/// bytes each): a write that needs more goes in pieces. A disk's DDF
+/// sections as mdadm lays them out need about 60 (most of them the 0xFF
+/// buffer again), so two disks go in one submission.
+const IOV_POOL: usize = 256;
 
 /// The buffers of a split render (see `Daemon::split`).
 pub(super) struct Split {

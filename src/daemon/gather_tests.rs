@@ -12,16 +12,17 @@ use std::io::Read;
 fn split_image(n: usize) -> (AlignedBuf, Split, Vec<u8>) {
     let mut own = AlignedBuf::new(n * 512);
     for (k, s) in own.as_mut_slice().chunks_mut(512).enumerate() {
-        s.fill(0x10 + k as u8);
+        s.fill(0x10u8.wrapping_add(k as u8));
     }
     let mut sp = Split::new(n * 512);
     for (k, s) in sp.shared.as_mut_slice().chunks_mut(512).enumerate() {
-        s.fill(0x80 + k as u8);
+        s.fill(0x80u8.wrapping_add(k as u8));
     }
     let mut whole = Vec::new();
     for k in 0..n {
-        // Own sector k, shared sector n-1-k, then 0xFF: one, or 40 KiB every tenth.
-        let fill = if k % 10 == 0 { 40 * 1024 } else { 512 };
+        // Own sector k, shared sector n-1-k, then 0xFF: one sector, or
+        // 400 KiB every tenth.
+        let fill = if k % 10 == 0 { 400 * 1024 } else { 512 };
         let o = (k * 512) as u32;
         let sh = ((n - 1 - k) * 512) as u32;
         for e in [
@@ -70,8 +71,9 @@ fn scratch(name: &str) -> (std::path::PathBuf, File) {
 
 #[test]
 fn writes_needing_more_buffers_than_a_round_land_whole() {
-    // 60 triples of buffers (plus 0xFF pieces) per write: more than a
-    // round holds, so each write goes in pieces over several rounds.
+    // 60 triples of buffers and 0xFF runs in hundreds of pieces per
+    // write: more than a round holds, so each write goes in pieces over
+    // several rounds.
     let (own, sp, whole) = split_image(60);
     let (pa, fa) = scratch("a");
     let (pb, fb) = scratch("b");

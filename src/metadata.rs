@@ -142,6 +142,34 @@ pub struct Region {
 /// The writes for one disk, in the order they must reach the disk.
 pub type Regions = ArrayVec<Region, 5>;
 
+/// Where the bytes of one stretch of a disk's image come from, in a split
+/// render ([`Metadata::render_split`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Src {
+    /// The disk's own render buffer, from this byte.
+    Own(u32),
+    /// The buffer shared by every disk of the write
+    /// ([`Metadata::render_shared`]), from this byte.
+    Shared(u32),
+    /// Bytes of 0xFF (the shell writes them from one buffer of its own).
+    Fill,
+}
+
+/// One stretch of a disk's image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    pub len: u32,
+    pub src: Src,
+}
+
+/// Most stretches one image may be split into.
+pub const MAX_EXTENTS: usize = 192;
+
+/// A disk's image as consecutive stretches: the image's byte `x` lies in
+/// the extent whose lengths before it sum to at most `x`. A [`Region`]'s
+/// `start`/`len` address the image.
+pub type Layout = ArrayVec<Extent, MAX_EXTENTS>;
+
 /// Geometry of a member disk, queried by the shell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DiskGeom {
@@ -230,6 +258,37 @@ pub trait Metadata {
 
     /// Bytes a render buffer for one disk needs.
     fn render_len(&self) -> usize;
+
+    /// Bytes of a buffer for one disk's own part of a split render
+    /// ([`Metadata::render_split`]); the default is the whole image.
+    fn own_len(&self) -> usize {
+        self.render_len()
+    }
+
+    /// Bytes of the buffer shared by every disk of a write (0: none).
+    fn shared_len(&self) -> usize {
+        0
+    }
+
+    /// Render the bytes every disk of the current write shares into `buf`
+    /// ([`Metadata::shared_len`] long, sector aligned); once per write,
+    /// after [`Metadata::begin_write`].
+    fn render_shared(&self, _buf: &mut [u8]) {}
+
+    /// Render disk `i` split: its own bytes into `buf` ([`Metadata::own_len`]
+    /// long, sector aligned) and, in `layout`, where each stretch of its
+    /// image comes from (its own buffer, the shared buffer, or 0xFF).
+    /// The image and the writes are those of [`Metadata::render`]. The
+    /// default renders the whole image into `buf`.
+    fn render_split(&self, i: usize, geom: DiskGeom, buf: &mut [u8], layout: &mut Layout) -> Regions {
+        layout.clear();
+        let r = self.render(i, geom, buf);
+        match u32::try_from(buf.len()) {
+            Ok(len) => layout.push(Extent { len, src: Src::Own(0) }),
+            Err(_) => return Regions::new(),
+        }
+        r
+    }
 
     /// Start writing pending changes: advance the generation and freeze the
     /// image that [`Metadata::render`] hands out. Returns the number of disks

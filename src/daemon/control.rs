@@ -16,6 +16,10 @@ use std::time::Instant;
 
 /// Most clients served at once.
 pub const MAX_CLIENTS: usize = 4;
+/// Payload each client's own receive buffer takes; a longer message (DDF's
+/// configuration records) is received into the one large buffer, lent to
+/// one client at a time.
+const OWN_PAYLOAD: usize = 1024;
 
 /// What the loop must do for the requests read this round.
 #[derive(Default, Debug)]
@@ -43,6 +47,8 @@ pub struct Control {
     clients: ArrayVec<Client, MAX_CLIENTS>,
     /// Decoders kept for reuse, allocated once ([`Control::make_decoders`]).
     spare: ArrayVec<Decoder, MAX_CLIENTS>,
+    /// The receive buffer for long messages, when no client has it.
+    large: Option<Box<[u8]>>,
     pub pid_path: String<128>,
     pub sock_path: String<128>,
     version: [u8; 128],
@@ -81,6 +87,7 @@ impl Control {
             listen: None,
             clients: ArrayVec::new(),
             spare: ArrayVec::new(),
+            large: None,
             pid_path: fmt_path(run_dir, devnm, "pid"),
             sock_path: fmt_path(run_dir, devnm, "sock"),
             version,
@@ -93,8 +100,26 @@ impl Control {
     /// container's format may send; a longer message closes its
     /// connection with a warning).
     pub fn make_decoders(&mut self, max_payload: usize) {
+        let own = max_payload.min(OWN_PAYLOAD);
+        let loanable = if max_payload > own { max_payload } else { 0 };
+        if loanable > 0 && self.large.is_none() {
+            self.large = Some(Decoder::loan_buffer(loanable));
+        }
         while !self.spare.is_full() && self.spare.len() + self.clients.len() < MAX_CLIENTS {
-            self.spare.push(Decoder::with_capacity(max_payload));
+            self.spare.push(Decoder::with_loan(own, loanable));
+        }
+    }
+
+    /// Whether client `i` waits for the large buffer another client holds.
+    fn waits_for_loan(&self, i: usize) -> bool {
+        self.clients[i].dec.wants_loan() && self.large.is_none()
+    }
+
+    /// Reset client `i`'s decoder for its next message, taking back the
+    /// large buffer if it had it.
+    fn reset_decoder(&mut self, i: usize) {
+        if let Some(big) = self.clients[i].dec.reset() {
+            self.large = Some(big);
         }
     }
 
@@ -138,15 +163,23 @@ impl Control {
         if let Some(l) = &self.listen {
             fds.push(PollFd::new(l, PollFlags::IN));
         }
-        for c in &self.clients {
-            let ev = if c.out.is_some() { PollFlags::OUT } else { PollFlags::IN };
+        for (i, c) in self.clients.iter().enumerate() {
+            // A client waiting for the large buffer is not read until it is
+            // given back (its hang-up is still reported).
+            let ev = if c.out.is_some() {
+                PollFlags::OUT
+            } else if self.waits_for_loan(i) {
+                PollFlags::empty()
+            } else {
+                PollFlags::IN
+            };
             fds.push(PollFd::new(&c.fd, ev));
         }
     }
 
     fn close(&mut self, i: usize) {
-        let mut c = self.clients.remove(i);
-        c.dec.reset();
+        self.reset_decoder(i);
+        let c = self.clients.remove(i);
         self.spare.push(c.dec);
     }
 
@@ -199,11 +232,15 @@ impl Control {
             if e.is_empty() {
                 continue;
             }
-            if self.clients[i].out.is_some() {
-                if self.flush(i) {
+            if self.clients[i].out.is_some() || self.waits_for_loan(i) {
+                if self.clients[i].out.is_some() && self.flush(i) {
                     continue;
                 }
                 if !e.intersects(PollFlags::HUP | PollFlags::ERR) {
+                    continue;
+                }
+                if self.waits_for_loan(i) {
+                    self.close(i);
                     continue;
                 }
             }
@@ -226,6 +263,12 @@ impl Control {
         req: &mut Requests,
     ) -> bool {
         loop {
+            if self.clients[i].dec.wants_loan() {
+                // The header announced a long message: lend it the large
+                // buffer, or wait until the client holding it is done.
+                let Some(big) = self.large.take() else { return true };
+                self.large = self.clients[i].dec.lend(big);
+            }
             let c = &mut self.clients[i];
             if c.due.is_some() || c.out.is_some() {
                 return true; // one request at a time
@@ -276,15 +319,15 @@ impl Control {
                         FrameError::TooLong(l) => {
                             warn!(
                                 "control: message of {l} bytes too long (this container's updates take at most {}); closing connection",
-                                c.dec.capacity()
+                                c.dec.max_payload()
                             )
                         }
                     }
                     return false;
                 }
             };
-            c.dec.reset();
             c.due = reply;
+            self.reset_decoder(i);
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod array;
 pub mod control;
+mod gather;
 mod manager;
 pub mod start;
 pub mod sysfs;
@@ -15,9 +16,10 @@ use crate::{error, info, warn};
 use crate::{md, mdstat};
 use array::Array;
 use arrayvec::ArrayVec;
+use gather::Split;
 use heapless::String;
 use rustix::event::{PollFd, PollFlags};
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 
 pub use crate::manager::MAX_ARRAYS;
@@ -70,8 +72,13 @@ pub struct Daemon {
     pub arrays: ArrayVec<Box<Array>, MAX_ARRAYS>,
     mdstat_fd: OwnedFd,
     mdstat_buf: Box<[u8; MDSTAT_BUF]>,
-    /// Metadata images being written (distinct images per batch).
+    /// Metadata images being written (distinct images per batch); for a
+    /// format that renders split, each disk's own part of its image.
     wbufs: ArrayVec<AlignedBuf, WRITE_BUFS>,
+    /// For a format that renders split (DDF): what every disk of a write
+    /// shares, 0xFF to write the unused parts from, and where each image's
+    /// bytes come from (one layout per render buffer). Empty otherwise.
+    split: Option<Box<Split>>,
     aio: sys::aio::Aio,
     sigfd: OwnedFd,
     pub control: control::Control,
@@ -177,6 +184,7 @@ struct WriteShell<'a> {
     md: &'a dyn Metadata,
     disks: &'a [Disk],
     wbufs: &'a mut ArrayVec<AlignedBuf, WRITE_BUFS>,
+    split: Option<&'a mut Split>,
     aio: &'a mut sys::aio::Aio,
 }
 
@@ -186,26 +194,27 @@ impl crate::manager::plan::WriteIo for WriteShell<'_> {
     }
     fn render(&mut self, i: usize, disk: usize, buf: usize) -> Regions {
         let d = &self.disks[disk];
-        let regions = self.md.render(i, d.geom, self.wbufs[buf].as_mut_slice());
+        let own = self.wbufs[buf].as_mut_slice();
+        let regions = match self.split.as_deref_mut() {
+            Some(sp) => self.md.render_split(i, d.geom, own, &mut sp.layouts[buf]),
+            None => self.md.render(i, d.geom, own),
+        };
         if regions.is_empty() {
             error!("{}: metadata for {} does not fit the write buffer", self.devnm, d.kname);
         }
         regions
     }
     fn same(&self, a: usize, b: usize, regions: &Regions) -> bool {
-        regions.iter().all(|r| region_bytes(&self.wbufs[a], r) == region_bytes(&self.wbufs[b], r))
+        match self.split.as_deref() {
+            // Split images are the same when their layouts and own bytes are.
+            Some(sp) => sp.layouts[a] == sp.layouts[b] && self.wbufs[a].as_slice() == self.wbufs[b].as_slice(),
+            None => regions.iter().all(|r| region_bytes(&self.wbufs[a], r) == region_bytes(&self.wbufs[b], r)),
+        }
     }
     fn write(&mut self, planned: &[crate::manager::plan::PlannedWrite], results: &mut [Result<(), i32>]) {
-        let mut writes: ArrayVec<sys::aio::Write<'_>, MAX_DISKS> = ArrayVec::new();
-        for w in planned {
-            writes.push(sys::aio::Write {
-                fd: self.disks[w.disk].fd.as_fd(),
-                buf: region_bytes(&self.wbufs[w.buf], &w.region),
-                offset: w.region.offset,
-            });
-        }
         let mut res = [Ok(()); MAX_DISKS];
-        self.aio.write_all(&writes, &mut res[..writes.len()]);
+        let n = planned.len().min(MAX_DISKS);
+        gather::submit(self.aio, self.disks, self.wbufs, self.split.as_deref(), &planned[..n], &mut res[..n]);
         for ((w, r), out) in planned.iter().zip(res.iter()).zip(results.iter_mut()) {
             *out = r.map_err(|e| {
                 error!("{}: metadata write to {} failed: {e}", self.devnm, self.disks[w.disk].kname);
@@ -255,7 +264,8 @@ impl Daemon {
         )?;
         let mut name = String::new();
         let _ = name.push_str(devnm);
-        let wlen = md.render_len().div_ceil(4096) * 4096;
+        let wlen = md.own_len().div_ceil(4096) * 4096;
+        let split = (md.shared_len() > 0).then(|| Box::new(Split::new(md.shared_len())));
         Ok(Daemon {
             devnm: name,
             format: start::Format::Imsm,
@@ -265,6 +275,7 @@ impl Daemon {
             mdstat_fd,
             mdstat_buf: Box::new([0; MDSTAT_BUF]),
             wbufs: (0..WRITE_BUFS).map(|_| AlignedBuf::new(wlen)).collect(),
+            split,
             aio: sys::aio::Aio::new()?,
             sigfd: sys::signal::signal_fd()?,
             control,
@@ -295,11 +306,15 @@ impl Daemon {
             return None;
         }
         let n = self.md.begin_write();
+        if let Some(sp) = self.split.as_deref_mut() {
+            self.md.render_shared(sp.shared.as_mut_slice());
+        }
         let mut io = WriteShell {
             devnm: &self.devnm,
             md: self.md.as_ref(),
             disks: &self.disks,
             wbufs: &mut self.wbufs,
+            split: self.split.as_deref_mut(),
             aio: &mut self.aio,
         };
         let out = crate::manager::plan::write_all(n, WRITE_BUFS, &mut io);

@@ -14,7 +14,8 @@ use super::view::{self, Header, PhysEntry, VirtEntry};
 use super::{ConfRecord, Ddf};
 use crate::md::DevState;
 use crate::metadata::{
-    ArrayCtx, Consistency, DevT, DiskGeom, Metadata, NewDisk, NewMember, OpenError, Regions, UpdateDone, MAX_SLOTS,
+    ArrayCtx, Consistency, DevT, DiskGeom, Layout, Metadata, NewDisk, NewMember, OpenError, Regions, UpdateDone,
+    MAX_SLOTS,
 };
 use arrayvec::ArrayVec;
 
@@ -424,6 +425,22 @@ impl Metadata for Ddf {
 
     fn render(&self, i: usize, _geom: DiskGeom, buf: &mut [u8]) -> Regions {
         Ddf::render(self, i, Some(self.now), buf)
+    }
+
+    fn own_len(&self) -> usize {
+        self.split_own_len()
+    }
+
+    fn shared_len(&self) -> usize {
+        self.split_shared_len()
+    }
+
+    fn render_shared(&self, buf: &mut [u8]) {
+        self.render_shared_into(buf)
+    }
+
+    fn render_split(&self, i: usize, _geom: DiskGeom, buf: &mut [u8], layout: &mut Layout) -> Regions {
+        Ddf::render_split(self, i, Some(self.now), buf, layout)
     }
 
     fn end_write(&mut self) {}

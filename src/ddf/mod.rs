@@ -11,6 +11,7 @@ pub mod crc;
 mod handler;
 mod load;
 mod render;
+mod split;
 pub mod view;
 
 pub use handler::{pd_state, vd_state, DDF_EPOCH};

@@ -30,12 +30,33 @@ impl Ddf {
     /// the anchor, as five regions in the order they must reach the disk. Header timestamps are `now` (DDF
     /// epoch), or the disk's own when `None` (an unchanged re-render).
     pub fn render(&self, i: usize, now: Option<u32>, buf: &mut [u8]) -> Regions {
-        let mut out = Regions::new();
-        let Some(m) = self.members.get(i) else { return out };
+        let Some(m) = self.members.get(i) else { return Regions::new() };
         let copy = self.copy_sectors() * SECTOR;
         if buf.len() < copy + 2 * SECTOR {
-            return out;
+            return Regions::new();
         }
+        let Some((out, h)) = self.headers(i, now) else { return Regions::new() };
+        // The sections are the same in both copies: rendered once, after a
+        // sector for the primary header; the secondary header and the
+        // anchor follow them.
+        let b = &mut buf[..copy];
+        b.fill(0xFF);
+        self.render_sections(m, b);
+        buf[..SECTOR].copy_from_slice(&h[0]);
+        buf[copy..copy + SECTOR].copy_from_slice(&h[1]);
+        buf[copy + SECTOR..copy + 2 * SECTOR].copy_from_slice(&h[2]);
+        out
+    }
+
+    /// Member `i`'s primary header, secondary header and anchor, and the
+    /// regions of its image (see [`Ddf::render`]): the primary header at
+    /// byte 0, the sections from `SECTOR` on, the secondary header after
+    /// them and the anchor last.
+    pub(super) fn headers(&self, i: usize, now: Option<u32>) -> Option<(Regions, [[u8; SECTOR]; 3])> {
+        let mut out = Regions::new();
+        let m = self.members.get(i)?;
+        let copy = self.copy_sectors() * SECTOR;
+        let mut h3 = [[0xFFu8; SECTOR]; 3];
         let mut anchor = self.header;
         set_be64(&mut anchor, hdr::PRIMARY_LBA, m.primary_lba);
         set_be64(&mut anchor, hdr::SECONDARY_LBA, m.secondary_lba);
@@ -45,13 +66,8 @@ impl Ddf {
         // header never describes sections that are not on the disk yet
         // (mdadm writes header, sections, header; it does not check section
         // CRCs when it loads).
-        // The sections are the same in both copies: rendered once, after a
-        // sector for the primary header; the secondary header and the
-        // anchor follow them.
-        let b = &mut buf[..copy];
-        b.fill(0xFF);
-        self.render_sections(m, b);
-        for (kind, lba, start) in [(hdr::TYPE_PRIMARY, m.primary_lba, 0), (hdr::TYPE_SECONDARY, m.secondary_lba, copy)]
+        for (k, kind, lba, start) in
+            [(0, hdr::TYPE_PRIMARY, m.primary_lba, 0), (1, hdr::TYPE_SECONDARY, m.secondary_lba, copy)]
         {
             // A copy is written only where it fits before the anchor.
             if lba == u64::MAX || lba.checked_add(copy as u64 / SECTOR as u64).is_none_or(|e| e >= m.sectors) {
@@ -61,19 +77,18 @@ impl Ddf {
             h[hdr::TYPE] = kind;
             h[hdr::OPENFLAG] = 0;
             view::seal(&mut h);
-            buf[start..start + SECTOR].copy_from_slice(&h);
+            h3[k] = h;
             let at = lba * SECTOR as u64;
             out.push(Region { offset: at + SECTOR as u64, start: SECTOR, len: copy - SECTOR });
             out.push(Region { offset: at, start, len: SECTOR });
         }
-        let start = copy + SECTOR;
         anchor[hdr::TYPE] = hdr::TYPE_ANCHOR;
         anchor[hdr::OPENFLAG] = 0xFF;
         set_be32(&mut anchor, hdr::SEQ, 0xFFFF_FFFF);
         view::seal(&mut anchor);
-        buf[start..start + SECTOR].copy_from_slice(&anchor);
-        out.push(Region { offset: (m.sectors - 1) * SECTOR as u64, start, len: SECTOR });
-        out
+        h3[2] = anchor;
+        out.push(Region { offset: (m.sectors - 1) * SECTOR as u64, start: copy + SECTOR, len: SECTOR });
+        Some((out, h3))
     }
 
     /// The sections of one copy, at their offsets from the header (`b[0]`).
@@ -115,7 +130,7 @@ impl Ddf {
     }
 
     /// The record of VD `c` that holds the disk `refnum` (its BVD).
-    fn bvd_of(&self, c: usize, refnum: u32) -> Option<&[u8]> {
+    pub(super) fn bvd_of(&self, c: usize, refnum: u32) -> Option<&[u8]> {
         let g = Header::new_checked(&self.header[..]).unwrap();
         let mppe = usize::from(g.mppe());
         let vc = self.confs.get(c)?;

@@ -355,3 +355,4 @@ mod updates {
 mod add;
 mod bounds;
 mod handler;
+mod split;

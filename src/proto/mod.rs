@@ -76,8 +76,18 @@ impl core::fmt::Display for FrameError {
 /// 2. report the count with [`Decoder::advance`];
 /// 3. on `Ok(Some(request))` handle it and call [`Decoder::reset`];
 ///    on `Err` close the connection (and `reset` before any reuse).
+///
+/// A decoder may also take frames longer than its own buffer, up to
+/// [`Decoder::with_loan`]'s `loanable`: once such a header is in it waits
+/// ([`Decoder::wants_loan`], [`Decoder::read_buf`] empty) until its owner
+/// lends it a buffer that large ([`Decoder::lend`]), and gives that back
+/// at [`Decoder::reset`]. One large buffer then serves every connection.
 pub struct Decoder {
     buf: Box<[u8]>,
+    /// A lent buffer, used instead of `buf` while the frame lasts.
+    loan: Option<Box<[u8]>>,
+    /// Largest payload a lent buffer takes (0: none is lent).
+    loanable: usize,
     fill: usize,
     failed: Option<FrameError>,
 }
@@ -103,18 +113,66 @@ impl Decoder {
     /// An empty decoder for payloads of up to `max_payload` bytes (at most
     /// [`PAYLOAD_CAP`], at least a header's worth).
     pub fn with_capacity(max_payload: usize) -> Self {
-        let cap = max_payload.clamp(HEADER, PAYLOAD_CAP);
-        Decoder { buf: vec![0; FRAME_OVERHEAD + cap].into_boxed_slice(), fill: 0, failed: None }
+        Self::with_loan(max_payload, 0)
     }
 
-    /// The largest payload this decoder accepts.
+    /// An empty decoder with its own buffer for payloads of up to
+    /// `max_payload` bytes that waits for a loan for longer ones of up to
+    /// `loanable` bytes (both at most [`PAYLOAD_CAP`]).
+    pub fn with_loan(max_payload: usize, loanable: usize) -> Self {
+        let cap = max_payload.clamp(HEADER, PAYLOAD_CAP);
+        Decoder {
+            buf: vec![0; FRAME_OVERHEAD + cap].into_boxed_slice(),
+            loan: None,
+            loanable: loanable.min(PAYLOAD_CAP),
+            fill: 0,
+            failed: None,
+        }
+    }
+
+    /// A buffer to lend decoders made with `loanable` ([`Decoder::with_loan`]).
+    pub fn loan_buffer(loanable: usize) -> Box<[u8]> {
+        vec![0; FRAME_OVERHEAD + loanable.min(PAYLOAD_CAP)].into_boxed_slice()
+    }
+
+    /// The largest payload the buffer in use accepts.
     pub fn capacity(&self) -> usize {
-        self.buf.len() - FRAME_OVERHEAD
+        self.cur().len() - FRAME_OVERHEAD
+    }
+
+    /// The largest payload this decoder accepts, with a loan if need be.
+    pub fn max_payload(&self) -> usize {
+        (self.buf.len() - FRAME_OVERHEAD).max(self.loanable)
+    }
+
+    /// Whether a header announced a payload that needs a lent buffer, and
+    /// none is lent yet.
+    pub fn wants_loan(&self) -> bool {
+        self.loan.is_none()
+            && self.failed.is_none()
+            && self.fill >= HEADER
+            && usize::try_from(i32::from_ne_bytes(self.word(4))).is_ok_and(|l| l > self.buf.len() - FRAME_OVERHEAD)
+    }
+
+    /// Take `big` (at least [`Decoder::loan_buffer`]'s length) for the
+    /// frame being received; it is given back by [`Decoder::reset`]. A
+    /// buffer too short is given back at once.
+    pub fn lend(&mut self, mut big: Box<[u8]>) -> Option<Box<[u8]>> {
+        if self.loan.is_some() || big.len() < FRAME_OVERHEAD + self.loanable {
+            return Some(big);
+        }
+        big[..self.fill].copy_from_slice(&self.buf[..self.fill]);
+        self.loan = Some(big);
+        None
+    }
+
+    fn cur(&self) -> &[u8] {
+        self.loan.as_deref().unwrap_or(&self.buf)
     }
 
     fn word(&self, at: usize) -> [u8; 4] {
         let mut w = [0u8; 4];
-        w.copy_from_slice(&self.buf[at..at + 4]);
+        w.copy_from_slice(&self.cur()[at..at + 4]);
         w
     }
 
@@ -139,11 +197,14 @@ impl Decoder {
     ///
     /// Empty after a complete frame (until [`Decoder::reset`]) or after an error.
     pub fn read_buf(&mut self) -> &mut [u8] {
-        if self.failed.is_some() {
+        if self.failed.is_some() || self.wants_loan() {
             return &mut [];
         }
-        let target = self.target();
-        &mut self.buf[self.fill..target]
+        let (fill, target) = (self.fill, self.target());
+        match self.loan.as_deref_mut() {
+            Some(b) => &mut b[fill..target],
+            None => &mut self.buf[fill..target],
+        }
     }
 
     /// Tell the decoder n bytes were written into read_buf(); returns Ok(Some(request)) when a frame completed, Ok(None) when more bytes are needed, Err on a bad frame (the connection must then be closed)
@@ -168,7 +229,7 @@ impl Decoder {
             if len < -1 || usize::try_from(len).is_ok_and(|l| l > MSG_MAX_LEN) {
                 return self.fail(FrameError::BadLength(len));
             }
-            if usize::try_from(len).is_ok_and(|l| l > self.capacity()) {
+            if usize::try_from(len).is_ok_and(|l| l > self.max_payload()) {
                 return self.fail(FrameError::TooLong(len));
             }
             // The header is in: the target grows to the full frame.
@@ -183,7 +244,7 @@ impl Decoder {
         Ok(Some(match len {
             0 => Request::Ping,
             -1 => Request::PingManager,
-            _ => Request::Update(&self.buf[HEADER..total - 4]),
+            _ => Request::Update(&self.cur()[HEADER..total - 4]),
         }))
     }
 
@@ -192,10 +253,12 @@ impl Decoder {
         Err(e)
     }
 
-    /// Reset for the next message after a request was handled
-    pub fn reset(&mut self) {
+    /// Reset for the next message after a request was handled (or before
+    /// the decoder is reused); gives back a lent buffer.
+    pub fn reset(&mut self) -> Option<Box<[u8]>> {
         self.fill = 0;
         self.failed = None;
+        self.loan.take()
     }
 }
 

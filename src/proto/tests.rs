@@ -462,3 +462,45 @@ fn sized_decoder_takes_up_to_its_capacity() {
     assert_eq!(Decoder::with_capacity(usize::MAX).capacity(), PAYLOAD_CAP);
     assert_eq!(Decoder::with_capacity(0).capacity(), HEADER);
 }
+
+#[test]
+fn a_long_frame_waits_for_a_loan_and_gives_it_back() {
+    let mut d = Decoder::with_loan(16, 100);
+    assert_eq!(d.max_payload(), 100);
+    let mut buf = [0u8; 200];
+    let payload: Vec<u8> = (0..60u8).collect();
+    let n = frame(60, &payload, &mut buf);
+    // The header first: the decoder then waits for a buffer long enough.
+    let rb = d.read_buf();
+    assert_eq!(rb.len(), HEADER);
+    rb.copy_from_slice(&buf[..HEADER]);
+    assert_eq!(d.advance(HEADER), Ok(None));
+    assert!(d.wants_loan());
+    assert!(d.read_buf().is_empty(), "nothing is read before the loan");
+    // A buffer too short is handed back; the right one is taken.
+    assert!(d.lend(vec![0; 20].into_boxed_slice()).is_some());
+    assert!(d.lend(Decoder::loan_buffer(100)).is_none());
+    assert!(!d.wants_loan());
+    let rb = d.read_buf();
+    assert_eq!(rb.len(), n - HEADER);
+    rb.copy_from_slice(&buf[HEADER..n]);
+    assert_eq!(d.advance(n - HEADER), Ok(Some(Request::Update(&payload))));
+    let back = d.reset().expect("the loan comes back");
+    assert_eq!(back.len(), FRAME_OVERHEAD + 100);
+    // A short frame after it uses the decoder's own buffer.
+    let n = frame(4, &[1, 2, 3, 4], &mut buf);
+    let got = feed_all(&mut d, &buf[..n], 5, |r| assert_eq!(r, Request::Update(&[1, 2, 3, 4]))).unwrap();
+    assert_eq!(got, 1);
+    assert!(d.reset().is_none());
+    // Longer than a loan takes: refused.
+    let n = frame(101, &[0; 101], &mut buf);
+    let rb = d.read_buf();
+    rb.copy_from_slice(&buf[..HEADER]);
+    assert_eq!(d.advance(HEADER), Err(FrameError::TooLong(101)));
+    let _ = n;
+    // Without a loan to wait for, a long frame is refused at its header.
+    let mut own = Decoder::with_capacity(16);
+    own.read_buf().copy_from_slice(&buf[..HEADER]);
+    assert_eq!(own.advance(HEADER), Err(FrameError::TooLong(101)));
+    assert!(!own.wants_loan());
+}

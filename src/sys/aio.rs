@@ -2,9 +2,13 @@
 //! submitted at once and the caller waits for all of them, so a metadata
 //! update costs one device write, not one per disk. rustix does not wrap
 //! `io_setup`/`io_submit`/`io_getevents`, so these are raw syscalls.
+//! A write gathers its bytes from one or more buffers (`IOCB_CMD_PWRITEV`
+//! for more than one): DDF writes its unused record slots from one shared
+//! 0xFF buffer.
 
 use rustix::fd::{AsRawFd, BorrowedFd};
 use rustix::io::Errno;
+use std::io::IoSlice;
 
 /// `struct iocb` (x86-64, little-endian field order).
 #[repr(C)]
@@ -35,14 +39,32 @@ struct IoEvent {
 }
 
 const IOCB_CMD_PWRITE: u16 = 1;
+const IOCB_CMD_PWRITEV: u16 = 8;
 /// Most writes in flight at once.
 pub const MAX_INFLIGHT: usize = 64;
 
-/// One write to submit.
+/// One write to submit: the bytes of `bufs`, one after another, from
+/// `offset` on.
 pub struct Write<'a> {
     pub fd: BorrowedFd<'a>,
-    pub buf: &'a [u8],
+    pub bufs: &'a [IoSlice<'a>],
     pub offset: u64,
+}
+
+impl Write<'_> {
+    fn len(&self) -> usize {
+        self.bufs.iter().map(|b| b.len()).sum()
+    }
+
+    /// The write as plain `pwrite`s, one buffer after another.
+    fn plain(&self) -> Result<(), Errno> {
+        let mut at = self.offset;
+        for b in self.bufs {
+            super::pwrite_all_fd(self.fd, b, at)?;
+            at += b.len() as u64;
+        }
+        Ok(())
+    }
 }
 
 /// An AIO context.
@@ -87,7 +109,7 @@ impl Aio {
     pub fn write_all(&mut self, writes: &[Write<'_>], results: &mut [Result<(), Errno>]) {
         if self.ctx == 0 {
             for (w, r) in writes.iter().zip(results.iter_mut()) {
-                *r = super::pwrite_all_fd(w.fd, w.buf, w.offset);
+                *r = w.plain();
             }
             return;
         }
@@ -95,12 +117,19 @@ impl Aio {
         let mut iocbs = [Iocb::default(); MAX_INFLIGHT];
         let mut ptrs = [core::ptr::null_mut::<Iocb>(); MAX_INFLIGHT];
         for (i, w) in writes.iter().take(n).enumerate() {
+            // One buffer: a plain write of it; more: a vectored write of
+            // the iovec array (IoSlice is ABI-compatible with iovec), which
+            // the kernel copies at submission.
+            let (op, buf, nbytes) = match w.bufs {
+                [one] => (IOCB_CMD_PWRITE, one.as_ptr() as u64, one.len() as u64),
+                many => (IOCB_CMD_PWRITEV, many.as_ptr() as u64, many.len() as u64),
+            };
             iocbs[i] = Iocb {
                 aio_data: i as u64,
-                aio_lio_opcode: IOCB_CMD_PWRITE,
+                aio_lio_opcode: op,
                 aio_fildes: w.fd.as_raw_fd() as u32,
-                aio_buf: w.buf.as_ptr() as u64,
-                aio_nbytes: w.buf.len() as u64,
+                aio_buf: buf,
+                aio_nbytes: nbytes,
                 aio_offset: w.offset as i64,
                 ..Iocb::default()
             };
@@ -112,7 +141,8 @@ impl Aio {
         let mut submitted = 0;
         while submitted < n {
             // SAFETY: `ptrs[submitted..n]` point at initialised iocbs that,
-            // like the buffers they name, outlive this call: we wait below
+            // like the buffers and iovec arrays (`IoSlice`s, laid out as
+            // `struct iovec`) they name, outlive this call: we wait below
             // for every submitted request before returning.
             let r = unsafe {
                 libc::syscall(
@@ -125,8 +155,7 @@ impl Aio {
             if r <= 0 {
                 // Nothing more can be submitted: fall back to plain writes.
                 for i in submitted..n {
-                    let w = &writes[i];
-                    results[i] = super::pwrite_all_fd(w.fd, w.buf, w.offset);
+                    results[i] = writes[i].plain();
                 }
                 break;
             }
@@ -163,7 +192,7 @@ impl Aio {
             for ev in &events[..r as usize] {
                 let i = ev.data as usize;
                 if i < n {
-                    results[i] = if ev.res == writes[i].buf.len() as i64 {
+                    results[i] = if ev.res == writes[i].len() as i64 {
                         Ok(())
                     } else if ev.res < 0 {
                         Err(Errno::from_raw_os_error((-ev.res) as i32))

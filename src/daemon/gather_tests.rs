@@ -1,0 +1,102 @@
+//! Gathering split images: the bytes gathered, and the writes submitted in
+//! rounds when one needs more buffers than a submission holds, land as the
+//! whole image would.
+
+use super::*;
+use crate::metadata::{DevT, DiskGeom, Extent};
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+
+/// A split image: own bytes `0x10 + k` per sector, shared bytes `0x80 + k`,
+/// and `layout` alternating own, shared and 0xFF stretches (`n` of each).
+fn split_image(n: usize) -> (AlignedBuf, Split, Vec<u8>) {
+    let mut own = AlignedBuf::new(n * 512);
+    for (k, s) in own.as_mut_slice().chunks_mut(512).enumerate() {
+        s.fill(0x10u8.wrapping_add(k as u8));
+    }
+    let mut sp = Split::new(n * 512);
+    for (k, s) in sp.shared.as_mut_slice().chunks_mut(512).enumerate() {
+        s.fill(0x80u8.wrapping_add(k as u8));
+    }
+    let mut whole = Vec::new();
+    for k in 0..n {
+        // Own sector k, shared sector n-1-k, then 0xFF: one sector, or
+        // 400 KiB every tenth.
+        let fill = if k % 10 == 0 { 400 * 1024 } else { 512 };
+        let o = (k * 512) as u32;
+        let sh = ((n - 1 - k) * 512) as u32;
+        for e in [
+            Extent { len: 512, src: Src::Own(o) },
+            Extent { len: 512, src: Src::Shared(sh) },
+            Extent { len: fill, src: Src::Fill },
+        ] {
+            sp.layouts[0].push(e);
+        }
+        whole.extend_from_slice(&own.as_slice()[o as usize..o as usize + 512]);
+        whole.extend_from_slice(&sp.shared.as_slice()[sh as usize..sh as usize + 512]);
+        whole.extend(std::iter::repeat_n(0xFF, fill as usize));
+    }
+    (own, sp, whole)
+}
+
+#[test]
+fn gather_yields_the_image_bytes_of_any_range() {
+    let (own, sp, whole) = split_image(12);
+    for (start, len) in [(0, whole.len()), (512, 1024), (700, 41_000), (whole.len() - 512, 512)] {
+        let mut got = Vec::new();
+        let ok = gather(own.as_slice(), Some((&sp, &sp.layouts[0])), &Region { offset: 0, start, len }, &mut |b| {
+            got.extend_from_slice(b);
+            true
+        });
+        assert!(ok);
+        assert!(got == whole[start..start + len], "{start}+{len}");
+    }
+    // A range past the layout is refused.
+    let r = Region { offset: 0, start: whole.len() - 512, len: 1024 };
+    assert!(!gather(own.as_slice(), Some((&sp, &sp.layouts[0])), &r, &mut |_| true));
+    // Without a split, the render buffer itself.
+    let mut got = Vec::new();
+    assert!(gather(own.as_slice(), None, &Region { offset: 0, start: 512, len: 1024 }, &mut |b| {
+        got.extend_from_slice(b);
+        true
+    }));
+    assert_eq!(got, own.as_slice()[512..1536]);
+}
+
+fn scratch(name: &str) -> (std::path::PathBuf, File) {
+    let p = std::env::temp_dir().join(format!("mdmon-gather-{}-{name}", std::process::id()));
+    let f = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&p).expect("scratch");
+    (p, f)
+}
+
+#[test]
+fn writes_needing_more_buffers_than_a_round_land_whole() {
+    // 60 triples of buffers and 0xFF runs in hundreds of pieces per
+    // write: more than a round holds, so each write goes in pieces over
+    // several rounds.
+    let (own, sp, whole) = split_image(60);
+    let (pa, fa) = scratch("a");
+    let (pb, fb) = scratch("b");
+    let disk = |f: File, minor| Disk {
+        dev: DevT { major: 7, minor },
+        kname: heapless::String::new(),
+        fd: f.into(),
+        geom: DiskGeom { size_bytes: 1 << 30, sector_size: 512 },
+        serial: [0; 16],
+    };
+    let disks = [disk(fa, 0), disk(fb, 1)];
+    let region = |offset| Region { offset, start: 512, len: whole.len() - 512 };
+    let planned =
+        [PlannedWrite { disk: 0, buf: 0, region: region(4096) }, PlannedWrite { disk: 1, buf: 0, region: region(0) }];
+    let mut aio = sys::aio::Aio::new().expect("io_setup");
+    let mut results = [Ok(()); 2];
+    submit(&mut aio, &disks, std::slice::from_ref(&own), Some(&sp), &planned, &mut results);
+    assert_eq!(results, [Ok(()), Ok(())]);
+    for (p, at) in [(pa, 4096), (pb, 0)] {
+        let mut v = Vec::new();
+        File::open(&p).unwrap().read_to_end(&mut v).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(v.len(), at + whole.len() - 512);
+        assert!(v[at..] == whole[512..], "written at {at}");
+    }
+}

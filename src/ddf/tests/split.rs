@@ -81,7 +81,7 @@ fn split_render_matches_after_changes() {
     let mut spare = vec![0xFFu8; rec_len];
     spare[..4].copy_from_slice(&view::magic::SPARE.to_be_bytes());
     spare[100] = 7;
-    ddf.members[2].spare = Some(spare.into());
+    ddf.members[2].spare = Some(view::spare::Spare::new_checked(spare.into_boxed_slice()).expect("a whole record"));
     let c = ddf.members[0].vlist[0];
     ddf.members[0].vlist.push(c);
     assert_split_matches_whole(&ddf, "a spare record and a repeated VD");

@@ -1,9 +1,11 @@
 //! The daemon: start-up, and the single poll loop that does the work of
 //! upstream's monitor and manager threads.
 
+mod activate;
 pub mod array;
 pub mod control;
 mod manager;
+mod resume;
 pub mod start;
 pub mod sysfs;
 pub mod takeover;
@@ -79,13 +81,11 @@ pub struct Daemon {
     /// The helper thread for sysfs writes that can sleep.
     worker: sys::worker::Worker,
     next_token: u32,
-    /// The manager's deadlines (the removal retry).
-    timers: crate::manager::timers::Timers,
-    /// Counts arrays losing members, to serve them spares in that order.
-    fail_seq: u64,
+    /// The manager core (its deadlines, the spare order).
+    core: crate::manager::core::Manager,
     /// New arrays whose rebuilding members the helper thread is putting
     /// back at their checkpoints; monitored once that is done.
-    resuming: ArrayVec<Box<manager::Resuming>, MAX_ARRAYS>,
+    resuming: ArrayVec<Box<resume::Resuming>, MAX_ARRAYS>,
     /// Safe-mode delays restored after a takeover, kept at discovery.
     pub kept_delays: takeover::Delays,
     /// Re-read /proc/mdstat on the next pass.
@@ -271,8 +271,7 @@ impl Daemon {
             sigterm: false,
             worker: sys::worker::Worker::start()?,
             next_token: 0,
-            timers: Default::default(),
-            fail_seq: 0,
+            core: Default::default(),
             resuming: ArrayVec::new(),
             kept_delays: takeover::Delays::new(),
             rescan: true,
@@ -322,14 +321,16 @@ impl Daemon {
             let written = self.sync_metadata();
             self.arrays[i].apply(&act, written != Some(false));
             let a = &mut self.arrays[i];
-            if a.failed_at.is_none() && a.members.iter().any(|m| !m.live()) {
-                self.fail_seq += 1;
-                a.failed_at = Some(self.fail_seq);
+            if a.members.iter().any(|m| !m.live()) {
+                self.core.lost_member(&mut a.failed_at);
             }
-            if self.arrays[i].mon.curr_state != md::ArrayState::Active {
-                self.arrays[i].quiet_ticks = 0;
+            if matches!(a.activation, activate::Activation::Recovering(_)) {
+                crate::manager::core::hold_recover(&mut a.mon.ctx, false);
             }
-            if crate::manager::decide::release(&act, self.sigterm) {
+            if a.mon.curr_state != md::ArrayState::Active {
+                a.quiet_ticks = 0;
+            }
+            if crate::manager::decide::release(&act, self.sigterm, a.activation.pending()) {
                 let a = self.arrays.remove(i);
                 if act.deactivate {
                     info!("{}: {} stopped", self.devnm, a.devnm);
@@ -436,14 +437,11 @@ impl Daemon {
 
     /// The manager's work between monitor passes.
     fn manager_duties(&mut self) {
-        if self.finish_removals() {
-            self.timers.removal_refused(now_ms());
-        }
+        self.collect_done();
+        self.finish_activations();
         self.finish_resumes();
         self.handle_reshapes();
-        self.propagate_failures();
-        self.submit_removals();
-        self.activate_spares();
+        self.run_duties();
     }
 
     /// Whether the loop is done; `Some(code)` to exit.
@@ -529,10 +527,11 @@ impl Daemon {
                 // A ping is answered after a full pass that began after it arrived.
                 self.monitor_pass();
             }
-            // A ping answers for every array found so far: hold replies
-            // while a new array's rebuilds are being resumed (bounded by
-            // the helper's waits).
-            if self.resuming.is_empty() {
+            // A ping answers for every array found so far and every spare
+            // taken: hold replies while a new array's rebuilds are being
+            // resumed or spares are being added (bounded by the helper's
+            // waits).
+            if self.resuming.is_empty() && !self.arrays.iter().any(|a| a.activation.pending()) {
                 self.control.send_replies();
             }
             if let Some(code) = self.exit_check(first) {
@@ -548,9 +547,7 @@ impl Daemon {
                 .filter(|a| matches!(a.mon.curr_state, md::ArrayState::Active | md::ArrayState::ActiveIdle))
                 .map(|a| a.watchdog_ms())
                 .min();
-            let now = now_ms();
-            self.timers.handle_timeout(now);
-            let t = self.timers.poll_timeout(now, self.arrays.is_empty(), watchdog_ms);
+            let t = self.core.poll_timeout(now_ms(), self.arrays.is_empty(), watchdog_ms);
             let (timeout_ms, watching) = (t.ms, t.watchdog);
             let timeout = timeout_ms.map(|ms| rustix::time::Timespec {
                 tv_sec: (ms / 1000) as i64,

@@ -71,9 +71,10 @@ pub fn grow_to(want: u64, now_kib: Option<u64>, in_flight: bool) -> Option<u64> 
 }
 
 /// Whether the monitor lets go of an array after its pass: it stopped, or
-/// the daemon is exiting and the array is clean.
-pub fn release(act: &Actions, exiting: bool) -> bool {
-    act.deactivate || (exiting && !act.dirty)
+/// the daemon is exiting and the array is clean (and no spare is being
+/// added to it: the metadata is to record the spares first).
+pub fn release(act: &Actions, exiting: bool, activating: bool) -> bool {
+    act.deactivate || (exiting && !act.dirty && !activating)
 }
 
 /// Whether the loop ends, after the manager's duties.

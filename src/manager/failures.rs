@@ -44,7 +44,7 @@ pub fn fan_out(arrays: &[ArrayView<'_>], meta_failed: &[DevT], md: &dyn Metadata
     let mut out = ArrayVec::new();
     for (ai, a) in arrays.iter().enumerate() {
         for (i, s) in a.ctx.slots.iter().enumerate() {
-            if a.leaving.get(i).copied().unwrap_or(false) || s.state.has(DevState::FAULTY) {
+            if a.member_leaving(i) || s.state.has(DevState::FAULTY) {
                 continue;
             }
             let why = if meta_failed.contains(&s.dev) {

@@ -3,6 +3,7 @@
 //! and the kernel's reactions as rules), stepped by [`fake::Sim`] the way
 //! the daemon's loop steps the real ones.
 
+mod activate;
 mod decide;
 mod failures;
 mod fake;

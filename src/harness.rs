@@ -8,6 +8,7 @@
 
 use crate::ddf::view as dv;
 use crate::imsm::{view as iv, DiskInfo, DiskSource};
+use crate::metadata::roles::*;
 use crate::metadata::{DevT, DiskGeom, Metadata, Region};
 use crate::wire::{be32, le32, set_le32};
 

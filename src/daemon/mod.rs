@@ -302,6 +302,9 @@ impl Daemon {
             aio: &mut self.aio,
         };
         let out = crate::manager::plan::write_all(n, WRITE_BUFS, &mut io);
+        for &(i, ok) in &out.written {
+            self.md.written(i, ok);
+        }
         self.md.end_write();
         for &d in out.to_fail() {
             let dev = self.disks[d].dev;

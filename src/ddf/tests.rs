@@ -120,7 +120,7 @@ fn fixtures_load_cleanly_and_render_byte_exact() {
 
 #[test]
 fn update_buffer_is_sized_by_the_config_record() {
-    use crate::metadata::Metadata;
+    use crate::metadata::roles::*;
     let mut d = fixture(FIXTURES[0]);
     let (ddf, _) = load(&mut d);
     // mdadm's records are 7 sectors: a VD_CONF of MAX_BVDS records.
@@ -277,7 +277,7 @@ fn garbage_disks_resealed_reach_the_loader() {
 
 mod updates {
     use super::*;
-    use crate::metadata::Metadata;
+    use crate::metadata::roles::*;
 
     fn virt_update(entry: &[u8]) -> Vec<u8> {
         let mut u = vec![0xFFu8; 128];

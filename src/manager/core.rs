@@ -9,7 +9,7 @@ use super::spares::{order, Hold};
 use super::timers::{Timeout, Timers};
 use super::{ArrayView, Leave, MAX_ARRAYS};
 use crate::md::SyncAction;
-use crate::metadata::{ArrayCtx, DevT, Metadata, NewMember, MAX_SLOTS};
+use crate::metadata::{self, ArrayCtx, DevT, NewMember, MAX_SLOTS};
 use arrayvec::ArrayVec;
 
 /// Spares to add to one array: the executor freezes its sync action, then
@@ -62,7 +62,7 @@ impl Manager {
         &mut self,
         arrays: &[ArrayView<'_>],
         meta_failed: &[DevT],
-        md: &dyn Metadata,
+        md: &dyn metadata::Manager,
         exiting: bool,
     ) -> Duties {
         let mut d = Duties { fail: fan_out(arrays, meta_failed, md), ..Duties::default() };
@@ -117,7 +117,13 @@ impl Manager {
     /// Every pick of an activation has its result: `added` joined the
     /// array of `ctx`. The metadata records them (`random`: bits for the
     /// format's new identifiers).
-    pub fn activated(&mut self, md: &mut dyn Metadata, ctx: &ArrayCtx, added: &[NewMember], random: u32) -> Finish {
+    pub fn activated(
+        &mut self,
+        md: &mut dyn metadata::Manager,
+        ctx: &ArrayCtx,
+        added: &[NewMember],
+        random: u32,
+    ) -> Finish {
         if added.is_empty() {
             return Finish::Idle;
         }

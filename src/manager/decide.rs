@@ -1,7 +1,7 @@
 //! Small manager decisions: where rebuilds resume, what a level change
 //! means, when to grow `array_size`, when an array is released.
 
-use crate::metadata::{ArrayCtx, Metadata, MAX_SLOTS};
+use crate::metadata::{self, ArrayCtx, MAX_SLOTS};
 use crate::monitor::Actions;
 
 /// What to do for one rebuilding member of a newly found array.
@@ -18,7 +18,7 @@ pub enum Resume {
 /// The resume decision for every member of `ctx` the metadata holds a
 /// checkpoint for (mdadm resumes only a single rebuilding member; with
 /// several it starts all from zero).
-pub fn resume_plan(ctx: &ArrayCtx, md: &dyn Metadata) -> arrayvec::ArrayVec<Resume, MAX_SLOTS> {
+pub fn resume_plan(ctx: &ArrayCtx, md: &dyn metadata::Manager) -> arrayvec::ArrayVec<Resume, MAX_SLOTS> {
     let mut out = arrayvec::ArrayVec::new();
     for (i, s) in ctx.slots.iter().enumerate() {
         let Some(pos) = md.resume_position(ctx, s.slot) else { continue };

@@ -6,9 +6,7 @@ use crate::manager::spares::Hold;
 pub use crate::manager::Leave;
 use crate::manager::{decide, ArrayView};
 use crate::md::{ArrayState, DevState, SyncAction, MAX_SECTOR};
-use crate::metadata::{
-    ArrayCtx, Consistency, DevT, DiskGeom, Metadata, NewMember, OpenError, Regions, SlotInfo, MAX_SLOTS,
-};
+use crate::metadata::{self, ArrayCtx, Consistency, DevT, Handler, NewMember, OpenError, SlotInfo, MAX_SLOTS};
 use crate::monitor::{read_and_act, ArrayMon, DevInput, Inputs};
 use arrayvec::ArrayVec;
 
@@ -43,10 +41,7 @@ impl FakeMd {
     }
 }
 
-impl Metadata for FakeMd {
-    fn name(&self) -> &'static str {
-        "fake"
-    }
+impl Handler for FakeMd {
     fn open_new(&mut self, _inst: u32) -> Result<(), OpenError> {
         Ok(())
     }
@@ -66,6 +61,9 @@ impl Metadata for FakeMd {
             }
         }
     }
+}
+
+impl metadata::Manager for FakeMd {
     fn add_disk(&mut self, _d: crate::metadata::NewDisk) -> bool {
         false
     }
@@ -102,28 +100,6 @@ impl Metadata for FakeMd {
     }
     fn process_update(&mut self, _p: &[u8], _active: &[u32]) -> Result<crate::metadata::UpdateDone, &'static str> {
         Err("no updates")
-    }
-    fn updates_pending(&self) -> bool {
-        false
-    }
-    fn render_len(&self) -> usize {
-        0
-    }
-    fn begin_write(&mut self) -> usize {
-        0
-    }
-    fn disk_dev(&self, _i: usize) -> Option<DevT> {
-        None
-    }
-    fn render(&self, _i: usize, _g: DiskGeom, _b: &mut [u8]) -> Regions {
-        Regions::new()
-    }
-    fn end_write(&mut self) {}
-    fn generation(&self) -> u32 {
-        0
-    }
-    fn volume_dirty(&self, _inst: u32) -> Option<bool> {
-        None
     }
     fn disk_failed(&self, d: DevT) -> bool {
         self.failed.contains(&d)

@@ -8,6 +8,10 @@
 //! disk must receive when the shell asks ([`Writer::render`]). The shell
 //! does the reading and writing.
 
+pub mod load;
+
+pub use load::{DiskInfo, DiskSource, Format, Serial};
+
 use crate::badblocks::{BadRange, BbList};
 use crate::md::{DevState, SyncAction};
 use arrayvec::ArrayVec;

@@ -172,7 +172,7 @@ impl Daemon {
             let sector_size = sys::logical_sector_size(&fd).unwrap_or(512);
             let serial = match disk_serial(&d.kname, dev.major, dev.minor) {
                 Some(s) => s,
-                None if self.format == super::start::Format::Ddf => [0u8; 16],
+                None if !self.format.needs_serial() => [0u8; 16],
                 None => {
                     warn!("{}: no serial for new disk {}", self.devnm, d.kname);
                     continue;

@@ -10,8 +10,7 @@ pub mod start;
 pub mod sysfs;
 pub mod takeover;
 
-use crate::imsm::{DiskInfo, DiskSource, Imsm, LoadNote};
-use crate::metadata::{DevT, DiskGeom, Metadata, Region, Regions, MAX_DISKS};
+use crate::metadata::{DevT, DiskGeom, DiskInfo, DiskSource, Format, Metadata, Region, Regions, MAX_DISKS};
 use crate::sys::{self, AlignedBuf};
 use crate::{error, info, warn};
 use crate::{md, mdstat};
@@ -34,7 +33,7 @@ pub struct Disk {
     pub kname: String<32>,
     pub fd: OwnedFd,
     pub geom: DiskGeom,
-    pub serial: crate::imsm::Serial,
+    pub serial: crate::metadata::Serial,
 }
 
 /// Read access to the disks for the metadata loader.
@@ -62,7 +61,7 @@ pub struct Daemon {
     pub devnm: String<32>,
     /// The container's metadata format (the shell needs it only to know
     /// whether disks must have serial numbers).
-    pub format: start::Format,
+    pub format: Format,
     pub md: Box<dyn Metadata>,
     pub disks: ArrayVec<Disk, MAX_DISKS>,
     /// Each boxed when it is found, as in `resuming`: an array is 3.3 KiB
@@ -111,64 +110,6 @@ fn now_ms() -> u64 {
 /// The bytes of `r` in a render buffer.
 fn region_bytes<'a>(b: &'a AlignedBuf, r: &Region) -> &'a [u8] {
     &b.as_slice()[r.start..r.start + r.len]
-}
-
-/// Log what the loader found noteworthy.
-fn log_notes(devnm: &str, disks: &[Disk], notes: &[LoadNote]) {
-    let name = |dev: DevT| disks.iter().find(|d| d.dev == dev).map(|d| d.kname.as_str()).unwrap_or("?");
-    for n in notes {
-        match n {
-            LoadNote::Rejected { dev, why } => {
-                warn!("{devnm}: metadata on {} rejected: {why}; it will be rewritten from the good copies", name(*dev))
-            }
-            LoadNote::Stale { dev, gen } => warn!("{devnm}: {} holds older metadata (generation {gen})", name(*dev)),
-            LoadNote::Foreign { dev, family } => {
-                warn!("{devnm}: {} belongs to another container (family {family:#x}); ignored", name(*dev))
-            }
-            LoadNote::Unknown { dev } => warn!("{devnm}: {} is not described by the metadata; ignored", name(*dev)),
-            LoadNote::SectorSize { dev, size } => {
-                warn!("{devnm}: {} has {size}-byte sectors, unlike the other members; ignored", name(*dev))
-            }
-        }
-    }
-}
-
-/// Log what the DDF loader found noteworthy.
-fn log_ddf_notes(devnm: &str, disks: &[Disk], notes: &[crate::ddf::LoadNote]) {
-    use crate::ddf::LoadNote as N;
-    let name = |dev: DevT| disks.iter().find(|d| d.dev == dev).map(|d| d.kname.as_str()).unwrap_or("?");
-    for n in notes {
-        match n {
-            N::Rejected { dev, what, why } => {
-                warn!("{devnm}: DDF {what} on {} not used: {why}; it will be rewritten from the good copy", name(*dev))
-            }
-            N::Stale { dev, seq } => warn!("{devnm}: {} holds older DDF metadata (sequence {seq})", name(*dev)),
-            N::BadConfigRecord { dev, index } => {
-                warn!("{devnm}: DDF configuration record {index} on {} is corrupt; ignored", name(*dev))
-            }
-            N::CopyNotWritten { dev, which, why } => {
-                warn!("{devnm}: DDF {which} copy on {} neither used nor written: {why}", name(*dev))
-            }
-        }
-    }
-}
-
-// The loaders are not inlined into one frame: each builds its model (tens
-// of KiB) on the stack on its way to the heap, and the stack's deepest point
-// stays locked in memory.
-#[inline(never)]
-fn load_imsm(disks: &[Disk], notes: &mut Vec<LoadNote>) -> Result<Box<dyn Metadata>, std::string::String> {
-    Imsm::load(&mut Disks(disks), notes).map(|m| m as Box<dyn Metadata>).map_err(|e| e.to_string())
-}
-
-#[inline(never)]
-fn load_ddf(devnm: &str, disks: &[Disk]) -> Result<Box<dyn Metadata>, std::string::String> {
-    let mut dnotes = Vec::new();
-    let r = crate::ddf::Ddf::load(&mut Disks(disks), &mut dnotes)
-        .map(|m| m as Box<dyn Metadata>)
-        .map_err(|e| e.to_string());
-    log_ddf_notes(devnm, disks, &dnotes);
-    r
 }
 
 /// The planner's I/O: render buffers, disks and AIO of the daemon.
@@ -220,15 +161,12 @@ impl Daemon {
     #[inline(never)] // as `new`: the loaders' temporaries stay out of the caller's frame
     pub fn load(
         devnm: &str,
-        format: start::Format,
+        format: Format,
         disks: ArrayVec<Disk, MAX_DISKS>,
     ) -> Option<(Box<dyn Metadata>, ArrayVec<Disk, MAX_DISKS>)> {
-        let mut notes = Vec::new();
-        let r: Result<Box<dyn Metadata>, std::string::String> = match format {
-            start::Format::Imsm => load_imsm(&disks, &mut notes),
-            start::Format::Ddf => load_ddf(devnm, &disks),
-        };
-        log_notes(devnm, &disks, &notes);
+        let name = |dev: DevT| disks.iter().find(|d| d.dev == dev).map(|d| d.kname.as_str()).unwrap_or("?");
+        let mut note = |args: core::fmt::Arguments<'_>| warn!("{devnm}: {args}");
+        let r = crate::metadata::load::load(format, &mut Disks(&disks), &name, &mut note);
         match r {
             Ok(md) => Some((md, disks)),
             Err(e) => {
@@ -258,7 +196,7 @@ impl Daemon {
         let wlen = md.render_len().div_ceil(4096) * 4096;
         Ok(Daemon {
             devnm: name,
-            format: start::Format::Imsm,
+            format: Format::Imsm,
             md,
             disks,
             arrays: ArrayVec::new(),

@@ -3,8 +3,8 @@
 //! corrupted in the ways a disk can be.
 
 use super::*;
-use crate::imsm::{DiskInfo, DiskSource};
 use crate::metadata::DiskGeom;
+use crate::metadata::{DiskInfo, DiskSource};
 use crate::wire::be32;
 use view::section;
 

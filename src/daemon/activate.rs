@@ -26,21 +26,25 @@ pub struct Pick {
     result: Option<Result<(), (u8, Errno)>>,
 }
 
-/// Where an array's spare activation stands.
+/// Where an array's spare activation stands: picks being added, then
+/// `recover` being written, or nothing.
 #[derive(Clone, Debug, Default)]
-pub enum Activation {
-    #[default]
-    None,
-    /// The picks' jobs are in flight.
-    Adding(ArrayVec<Pick, MAX_SLOTS>),
+pub struct Activation {
+    /// The picks whose jobs are in flight (empty when not adding).
+    adding: ArrayVec<Pick, MAX_SLOTS>,
     /// `recover` is being written (job token).
-    Recovering(u32),
+    recovering: Option<u32>,
 }
 
 impl Activation {
     /// Jobs of this activation are in flight.
     pub fn pending(&self) -> bool {
-        !matches!(self, Activation::None)
+        !self.adding.is_empty() || self.recovering.is_some()
+    }
+
+    /// `recover` waits in the helper thread.
+    pub fn recovering(&self) -> bool {
+        self.recovering.is_some()
     }
 }
 
@@ -103,27 +107,22 @@ impl Daemon {
             };
             picks.push(Pick { n, token, result: None });
         }
-        self.arrays[act.array].activation = Activation::Adding(picks);
+        self.arrays[act.array].activation = Activation { adding: picks, recovering: None };
     }
 
     /// Note a finished activation job; false if `done` is not one.
     pub(super) fn activation_done(&mut self, done: Done) -> bool {
         for a in self.arrays.iter_mut() {
-            match &mut a.activation {
-                Activation::Adding(picks) => {
-                    if let Some(p) = picks.iter_mut().find(|p| p.token == Some(done.token)) {
-                        p.result = Some(done.result);
-                        return true;
-                    }
+            if let Some(p) = a.activation.adding.iter_mut().find(|p| p.token == Some(done.token)) {
+                p.result = Some(done.result);
+                return true;
+            }
+            if a.activation.recovering == Some(done.token) {
+                if let Err((_, e)) = done.result {
+                    warn!("{}: starting recovery of {} failed: {e}", self.devnm, a.devnm);
                 }
-                Activation::Recovering(t) if *t == done.token => {
-                    if let Err((_, e)) = done.result {
-                        warn!("{}: starting recovery of {} failed: {e}", self.devnm, a.devnm);
-                    }
-                    a.activation = Activation::None;
-                    return true;
-                }
-                _ => {}
+                a.activation.recovering = None;
+                return true;
             }
         }
         false
@@ -133,12 +132,11 @@ impl Daemon {
     /// let the core record them, write the metadata, start recovery.
     pub(super) fn finish_activations(&mut self) {
         for ai in 0..self.arrays.len() {
-            let Activation::Adding(picks) = &self.arrays[ai].activation else { continue };
-            if picks.iter().any(|p| p.token.is_some() && p.result.is_none()) {
+            let picks = &self.arrays[ai].activation.adding;
+            if picks.is_empty() || picks.iter().any(|p| p.token.is_some() && p.result.is_none()) {
                 continue;
             }
-            let picks = picks.clone();
-            self.arrays[ai].activation = Activation::None;
+            let picks = core::mem::take(&mut self.arrays[ai].activation.adding);
             let mut added: ArrayVec<NewMember, MAX_SLOTS> = ArrayVec::new();
             for p in &picks {
                 if self.track_pick(ai, p) {
@@ -161,7 +159,7 @@ impl Daemon {
                         Some(t) => {
                             let a = &mut self.arrays[ai];
                             hold_recover(&mut a.mon.ctx, true);
-                            a.activation = Activation::Recovering(t);
+                            a.activation.recovering = Some(t);
                         }
                         None => warn!("{}: starting recovery of {devnm} failed: helper busy", self.devnm),
                     }

@@ -246,7 +246,7 @@ impl Array {
             check_degraded: missing,
             check_reshape: false,
             size_job: None,
-            activation: super::activate::Activation::None,
+            activation: Default::default(),
             failed_at: None,
             delay_ms,
             quiet_ticks: 0,

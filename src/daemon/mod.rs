@@ -265,7 +265,7 @@ impl Daemon {
             if a.members.iter().any(|m| !m.live()) {
                 self.core.lost_member(&mut a.failed_at);
             }
-            if matches!(a.activation, activate::Activation::Recovering(_)) {
+            if a.activation.recovering() {
                 crate::manager::core::hold_recover(&mut a.mon.ctx, false);
             }
             if a.mon.curr_state != md::ArrayState::Active {

@@ -1,9 +1,11 @@
-//! A helper thread for the few sysfs writes that can sleep in the kernel
-//! (`remove` on a failed member takes the array's suspend lock) and for the
-//! waits that go with them. The poll loop hands a job (a short sequence of
-//! steps) over and goes on serving write-pending; the result comes back
-//! through a bounded channel and an eventfd in the loop's poll set. Jobs and
-//! results are fixed-size values: nothing is allocated per job.
+//! A helper thread, the loop's executor for the sysfs writes that can sleep
+//! in the kernel (`remove`, `new_dev` and `slot` take the array's suspend
+//! lock; `array_size` and `sync_action` its reconfiguration lock) and for
+//! the waits that go with them. The poll loop hands a job (a short sequence
+//! of steps, run in order, jobs one after another) over and goes on serving
+//! write-pending; the result comes back through a bounded channel and an
+//! eventfd in the loop's poll set. Jobs and results are fixed-size values:
+//! nothing is allocated per job.
 
 use rustix::event::{eventfd, EventfdFlags};
 use rustix::fd::OwnedFd;

@@ -32,6 +32,8 @@ pub struct FakeMd {
     pub checkpoints: Vec<((u32, u32), u64)>,
     /// Members reported in sync after a recovery: (inst, slot).
     pub in_sync: Vec<(u32, u32)>,
+    /// `set_array_state` calls: (inst, consistency).
+    pub states: Vec<(u32, Consistency)>,
     pub log: Vec<String>,
 }
 
@@ -45,7 +47,8 @@ impl Handler for FakeMd {
     fn open_new(&mut self, _inst: u32) -> Result<(), OpenError> {
         Ok(())
     }
-    fn set_array_state(&mut self, _a: &mut ArrayCtx, c: Consistency) -> bool {
+    fn set_array_state(&mut self, a: &mut ArrayCtx, c: Consistency) -> bool {
+        self.states.push((a.inst, c));
         c != Consistency::Dirty
     }
     fn set_disk(&mut self, a: &mut ArrayCtx, slot: u32, state: DevState) {
@@ -113,12 +116,15 @@ pub struct KMember {
     pub slot: Option<u32>,
     pub state: DevState,
     pub offset: u64,
+    /// `recovery_start` (sectors; `MAX_SECTOR` in sync).
+    pub recovery_start: u64,
 }
 
 /// A fake md array: what sysfs would show, changed by the rules below.
 #[derive(Clone, Debug)]
 pub struct KArray {
     pub inst: u32,
+    pub level: i32,
     pub raid_disks: u32,
     pub array_state: ArrayState,
     pub sync_action: SyncAction,
@@ -140,10 +146,17 @@ impl Kernel {
         let members = disks
             .iter()
             .enumerate()
-            .map(|(i, &d)| KMember { dev: d, slot: Some(i as u32), state: DevState(DevState::INSYNC), offset: 0 })
+            .map(|(i, &d)| KMember {
+                dev: d,
+                slot: Some(i as u32),
+                state: DevState(DevState::INSYNC),
+                offset: 0,
+                recovery_start: MAX_SECTOR,
+            })
             .collect();
         self.arrays.push(KArray {
             inst,
+            level: 5,
             raid_disks: disks.len() as u32,
             array_state: ArrayState::Clean,
             sync_action: SyncAction::Idle,
@@ -187,6 +200,7 @@ impl Kernel {
             slot: Some(n.slot),
             state: DevState(0),
             offset: n.data_offset,
+            recovery_start: 0,
         });
         Ok(())
     }
@@ -218,6 +232,9 @@ pub enum JobKind {
     Add(NewMember),
     /// `recover` to the array's sync_action.
     Recover,
+    /// Take member `member` of a newly found array out and put it back with
+    /// `recovery_start = pos` (`array` is the kernel array's index).
+    Readd { member: usize, pos: u64 },
 }
 
 /// Where a spare activation stands (as the daemon's `Activation`).
@@ -237,6 +254,33 @@ pub struct SimArray {
     pub check_degraded: bool,
     pub failed_at: Option<u64>,
     pub activation: Activation,
+}
+
+impl SimArray {
+    /// Start monitoring kernel array `k` as it is now.
+    pub fn open(kernel: &Kernel, k: usize) -> SimArray {
+        let ka = &kernel.arrays[k];
+        let slots = ka
+            .members
+            .iter()
+            .filter_map(|m| {
+                m.slot.map(|s| SlotInfo { slot: s, dev: m.dev, recovery_start: m.recovery_start, state: m.state })
+            })
+            .collect();
+        let ctx = ArrayCtx::new(ka.inst, ka.level, 0, ka.raid_disks, EXTENT, slots);
+        let n = ctx.slots.len();
+        let mut mon = ArrayMon::new(ctx);
+        mon.prev_state = ArrayState::Clean;
+        mon.curr_state = ArrayState::Clean;
+        SimArray {
+            k,
+            mon,
+            leave: vec![Leave::No; n],
+            check_degraded: false,
+            failed_at: None,
+            activation: Activation::None,
+        }
+    }
 }
 
 /// The daemon's loop over the fake kernel, through the manager core the
@@ -265,35 +309,13 @@ pub struct Sim {
     pub released: Vec<u32>,
     /// Spare orders the core held, and why.
     pub holds: Vec<Hold>,
+    /// Newly found arrays whose rebuilds are being resumed.
+    pub resuming: Vec<super::found::Resuming>,
 }
 
 impl Sim {
     pub fn new(kernel: Kernel, md: FakeMd) -> Sim {
-        let arrays = (0..kernel.arrays.len())
-            .map(|k| {
-                let ka = &kernel.arrays[k];
-                let slots = ka
-                    .members
-                    .iter()
-                    .filter_map(|m| {
-                        m.slot.map(|s| SlotInfo { slot: s, dev: m.dev, recovery_start: MAX_SECTOR, state: m.state })
-                    })
-                    .collect();
-                let ctx = ArrayCtx::new(ka.inst, 5, 0, ka.raid_disks, EXTENT, slots);
-                let n = ctx.slots.len();
-                let mut mon = ArrayMon::new(ctx);
-                mon.prev_state = ArrayState::Clean;
-                mon.curr_state = ArrayState::Clean;
-                SimArray {
-                    k,
-                    mon,
-                    leave: vec![Leave::No; n],
-                    check_degraded: false,
-                    failed_at: None,
-                    activation: Activation::None,
-                }
-            })
-            .collect();
+        let arrays = (0..kernel.arrays.len()).map(|k| SimArray::open(&kernel, k)).collect();
         Sim {
             kernel,
             md,
@@ -308,6 +330,7 @@ impl Sim {
             meta_failed: Vec::new(),
             released: Vec::new(),
             holds: Vec::new(),
+            resuming: Vec::new(),
         }
     }
 
@@ -388,6 +411,7 @@ impl Sim {
     /// core's pass is executed.
     pub fn duties(&mut self) {
         self.finish_activations();
+        self.finish_resumes();
         let meta_failed = core::mem::take(&mut self.meta_failed);
         let views = Sim::views(&self.arrays, &self.kernel);
         let d = self.core.duties(&views, &meta_failed, &self.md, self.exiting);
@@ -458,6 +482,9 @@ impl Sim {
     /// back as the daemon's `collect_done` hands it.
     pub fn finish_job(&mut self, j: usize) {
         let job = self.jobs.remove(j);
+        if let JobKind::Readd { .. } = job.kind {
+            return self.readd_done(job);
+        }
         let a = &mut self.arrays[job.array];
         match job.kind {
             JobKind::Remove => {
@@ -485,6 +512,7 @@ impl Sim {
                     }
                 }
             }
+            JobKind::Readd { .. } => {}
             JobKind::Recover => {
                 self.kernel.arrays[a.k].sync_action = SyncAction::Recover;
                 a.activation = Activation::None;

@@ -7,8 +7,10 @@
 //! uses it.
 
 use crate::ddf::view as dv;
-use crate::imsm::{view as iv, DiskInfo, DiskSource};
+use crate::imsm::view as iv;
+use crate::metadata::roles::*;
 use crate::metadata::{DevT, DiskGeom, Metadata, Region};
+use crate::metadata::{DiskInfo, DiskSource};
 use crate::wire::{le32, set_le32};
 
 /// Most disks, and regions per disk, a decoded input may hold.

@@ -1,10 +1,16 @@
 //! The contract between the monitor/manager core and a metadata format.
 //!
-//! IMSM and DDF implement [`Metadata`]; the loop never asks which one it
-//! holds. Every method is pure with respect to I/O: a format keeps its
-//! metadata in fixed buffers, changes it in memory, and renders the bytes
-//! each member disk must receive when the shell asks ([`Metadata::render`]).
-//! The shell does the reading and writing.
+//! IMSM and DDF implement [`Metadata`], made of three roles: [`Handler`]
+//! (the monitor's state changes), [`Manager`] (spares, disks, updates) and
+//! [`Writer`] (the write plan); the loop never asks which format it holds.
+//! Every method is pure with respect to I/O: a format keeps its metadata in
+//! fixed buffers, changes it in memory, and renders the bytes each member
+//! disk must receive when the shell asks ([`Writer::render`]). The shell
+//! does the reading and writing.
+
+pub mod load;
+
+pub use load::{DiskInfo, DiskSource, Format, Serial};
 
 use crate::badblocks::{BadRange, BbList};
 use crate::md::{DevState, SyncAction};
@@ -143,7 +149,7 @@ pub struct Region {
 pub type Regions = ArrayVec<Region, 5>;
 
 /// Where the bytes of one stretch of a disk's image come from, in a split
-/// render ([`Metadata::render_split`]).
+/// render ([`Writer::render_split`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Src {
     /// The disk's own render buffer, from this byte.
@@ -206,13 +212,27 @@ pub struct NewDisk {
 /// A short description of an applied update, for the log.
 pub type UpdateDone = heapless::String<96>;
 
-/// A metadata format's in-memory metadata for one container.
-pub trait Metadata {
+/// A metadata format's in-memory metadata for one container: the three
+/// roles below, and its name.
+pub trait Metadata: Handler + Manager + Writer {
     /// The format name, as in the container's `metadata_version` (`external:<name>`).
     fn name(&self) -> &'static str;
+}
 
+/// The roles' methods in scope (`use crate::metadata::roles::*`), for
+/// code that calls them on a concrete format.
+pub mod roles {
+    pub use super::{Handler as _, Manager as _, Writer as _};
+}
+
+/// The monitor's role of a format: state changes of monitored arrays.
+pub trait Handler {
     /// Accept volume `inst` for monitoring.
     fn open_new(&mut self, inst: u32) -> Result<(), OpenError>;
+
+    /// The current time, for timestamps the format records (the shell
+    /// calls this before each pass; formats without timestamps ignore it).
+    fn set_clock(&mut self, _unix_secs: u64) {}
 
     /// Record the array dirty or clean (and resync progress); returns whether
     /// the array is consistent (meaningful for [`Consistency::Starting`]).
@@ -220,6 +240,23 @@ pub trait Metadata {
 
     /// Record the state of the member in `slot` (failure, rebuild completion).
     fn set_disk(&mut self, a: &mut ArrayCtx, slot: u32, state: DevState);
+
+    /// The format's bad-block log, if it keeps one (IMSM does; DDF as
+    /// mdadm writes it does not, so md must not wait for one).
+    fn bad_block_log(&mut self) -> Option<&mut dyn BadBlockLog> {
+        None
+    }
+}
+
+/// The manager's role of a format: disks joining and leaving, spares,
+/// rebuild checkpoints, updates from mdadm.
+pub trait Manager {
+    /// Whether the metadata records disk `dev` unusable (failed, missing or
+    /// not online): a live member on it is failed in md (DDF: a volume
+    /// created while a failure was being recorded). Default: never.
+    fn disk_failed(&self, _dev: DevT) -> bool {
+        false
+    }
 
     /// A disk joined the container: record it as a spare.
     fn add_disk(&mut self, disk: NewDisk) -> bool;
@@ -239,28 +276,41 @@ pub trait Metadata {
     /// metadata vouches for (the rebuild then starts from zero).
     fn resume_position(&self, a: &ArrayCtx, slot: u32) -> Option<u64>;
 
-    /// Apply a metadata update mdadm sent (`payload` as received); `active`
-    /// lists the volumes being monitored. Returns what was done, for the log.
-    fn process_update(&mut self, payload: &[u8], active: &[u32]) -> Result<UpdateDone, &'static str>;
-
     /// The longest update payload this container may need accepted (the
     /// control socket's receive buffers are sized by it once, at start).
     fn max_update_len(&self) -> usize {
         crate::proto::MAX_PAYLOAD
     }
 
+    /// Apply a metadata update mdadm sent (`payload` as received); `active`
+    /// lists the volumes being monitored. Returns what was done, for the log.
+    fn process_update(&mut self, payload: &[u8], active: &[u32]) -> Result<UpdateDone, &'static str>;
+}
+
+/// The writer's role of a format: a write plan of numbered disks, each
+/// rendered on request, and each disk's result reported back
+/// ([`Writer::written`]).
+pub trait Writer {
     /// Whether in-memory changes wait to be written.
     fn updates_pending(&self) -> bool;
 
-    /// The current time, for timestamps the format records (the shell
-    /// calls this before each pass; formats without timestamps ignore it).
-    fn set_clock(&mut self, _unix_secs: u64) {}
+    /// Start writing pending changes: advance the generation and freeze the
+    /// image that [`Writer::render`] hands out. Returns the number of disks
+    /// (indices `0..n` for `disk_dev`/`render`).
+    fn begin_write(&mut self) -> usize;
+
+    /// The device of disk `i` of the current write, if it must be written.
+    fn disk_dev(&self, i: usize) -> Option<DevT>;
 
     /// Bytes a render buffer for one disk needs.
     fn render_len(&self) -> usize;
 
+    /// Render the bytes disk `i` must receive into `buf` (sector aligned),
+    /// returning the writes in order.
+    fn render(&self, i: usize, geom: DiskGeom, buf: &mut [u8]) -> Regions;
+
     /// Bytes of a buffer for one disk's own part of a split render
-    /// ([`Metadata::render_split`]); the default is the whole image.
+    /// ([`Writer::render_split`]); the default is the whole image.
     fn own_len(&self) -> usize {
         self.render_len()
     }
@@ -271,14 +321,14 @@ pub trait Metadata {
     }
 
     /// Render the bytes every disk of the current write shares into `buf`
-    /// ([`Metadata::shared_len`] long, sector aligned); once per write,
-    /// after [`Metadata::begin_write`].
+    /// ([`Writer::shared_len`] long, sector aligned); once per write,
+    /// after [`Writer::begin_write`].
     fn render_shared(&self, _buf: &mut [u8]) {}
 
-    /// Render disk `i` split: its own bytes into `buf` ([`Metadata::own_len`]
+    /// Render disk `i` split: its own bytes into `buf` ([`Writer::own_len`]
     /// long, sector aligned) and, in `layout`, where each stretch of its
     /// image comes from (its own buffer, the shared buffer, or 0xFF).
-    /// The image and the writes are those of [`Metadata::render`]. The
+    /// The image and the writes are those of [`Writer::render`]. The
     /// default renders the whole image into `buf`.
     fn render_split(&self, i: usize, geom: DiskGeom, buf: &mut [u8], layout: &mut Layout) -> Regions {
         layout.clear();
@@ -290,17 +340,9 @@ pub trait Metadata {
         r
     }
 
-    /// Start writing pending changes: advance the generation and freeze the
-    /// image that [`Metadata::render`] hands out. Returns the number of disks
-    /// (indices `0..n` for `disk_dev`/`render`).
-    fn begin_write(&mut self) -> usize;
-
-    /// The device of disk `i` of the current write, if it must be written.
-    fn disk_dev(&self, i: usize) -> Option<DevT>;
-
-    /// Render the bytes disk `i` must receive into `buf` (sector aligned),
-    /// returning the writes in order.
-    fn render(&self, i: usize, geom: DiskGeom, buf: &mut [u8]) -> Regions;
+    /// Disk `i` of the current write received every write (`ok`) or not
+    /// (reported before [`Writer::end_write`], for each disk written).
+    fn written(&mut self, _i: usize, _ok: bool) {}
 
     /// The write finished (successfully or not: errors were logged).
     fn end_write(&mut self);
@@ -310,19 +352,6 @@ pub trait Metadata {
 
     /// Whether volume `inst` is recorded dirty in the metadata.
     fn volume_dirty(&self, inst: u32) -> Option<bool>;
-
-    /// Whether the metadata records disk `dev` unusable (failed, missing or
-    /// not online): a live member on it is failed in md (DDF: a volume
-    /// created while a failure was being recorded). Default: never.
-    fn disk_failed(&self, _dev: DevT) -> bool {
-        false
-    }
-
-    /// The format's bad-block log, if it keeps one (IMSM does; DDF as
-    /// mdadm writes it does not, so md must not wait for one).
-    fn bad_block_log(&mut self) -> Option<&mut dyn BadBlockLog> {
-        None
-    }
 }
 
 /// The role of a format that records bad blocks of member disks.

@@ -6,7 +6,7 @@
 
 use crate::badblocks::{self, BadRange, BbList, Outcome};
 use crate::md::{ArrayState, DevState, SyncAction};
-use crate::metadata::{ArrayCtx, Consistency, Metadata, SlotInfo, MAX_SLOTS};
+use crate::metadata::{ArrayCtx, Consistency, Handler, SlotInfo, MAX_SLOTS};
 use arrayvec::ArrayVec;
 
 /// One member's sysfs values as read this pass.
@@ -89,7 +89,7 @@ impl ArrayMon {
 ///
 /// Metadata changes are made in memory through `md`; the caller writes them
 /// to disk (when `md.updates_pending()`) before applying the returned actions.
-pub fn read_and_act(mon: &mut ArrayMon, inp: &Inputs, md: &mut dyn Metadata) -> Actions {
+pub fn read_and_act(mon: &mut ArrayMon, inp: &Inputs, md: &mut dyn Handler) -> Actions {
     let mut act = Actions::default();
     let a = &mut mon.ctx;
     mon.curr_state = inp.array_state;
@@ -268,7 +268,7 @@ pub fn bad_blocks_act(
     mon: &ArrayMon,
     i: usize,
     read: BadBlocksRead<'_>,
-    md: &mut dyn Metadata,
+    md: &mut dyn Handler,
     scratch: &mut BbList,
     act: &mut Actions,
 ) {

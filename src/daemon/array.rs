@@ -163,6 +163,8 @@ pub struct Array {
     pub check_reshape: bool,
     /// The helper thread is writing `array_size` (job token).
     pub size_job: Option<u32>,
+    /// Spares being added (executor jobs in flight).
+    pub activation: super::activate::Activation,
     /// When (in the daemon's count) the array first lost a member since it
     /// last got spares: spares go to arrays in that order.
     pub failed_at: Option<u64>,
@@ -244,6 +246,7 @@ impl Array {
             check_degraded: missing,
             check_reshape: false,
             size_job: None,
+            activation: Default::default(),
             failed_at: None,
             delay_ms,
             quiet_ticks: 0,
@@ -456,9 +459,20 @@ impl Array {
     pub fn view(&self) -> crate::manager::ArrayView<'_> {
         crate::manager::ArrayView {
             ctx: &self.mon.ctx,
-            leaving: self.members.iter().map(|m| !m.live()).collect(),
+            leaving: self
+                .members
+                .iter()
+                .map(|m| match m.removal {
+                    Removal::No => crate::manager::Leave::No,
+                    Removal::Wanted => crate::manager::Leave::Wanted,
+                    Removal::InFlight(_) => crate::manager::Leave::InFlight,
+                })
+                .collect(),
             check_degraded: self.check_degraded,
             failed_at: self.failed_at,
+            // Read only when it matters (two sysfs reads).
+            sync_idle: self.check_degraded && !self.frozen(),
+            activating: self.activation.pending(),
         }
     }
 

@@ -1,16 +1,17 @@
 //! The daemon: start-up, and the single poll loop that does the work of
 //! upstream's monitor and manager threads.
 
+mod activate;
 pub mod array;
 pub mod control;
 mod gather;
 mod manager;
+mod resume;
 pub mod start;
 pub mod sysfs;
 pub mod takeover;
 
-use crate::imsm::{DiskInfo, DiskSource, Imsm, LoadNote};
-use crate::metadata::{DevT, DiskGeom, Metadata, Region, Regions, MAX_DISKS};
+use crate::metadata::{DevT, DiskGeom, DiskInfo, DiskSource, Format, Metadata, Region, Regions, MAX_DISKS};
 use crate::sys::{self, AlignedBuf};
 use crate::{error, info, warn};
 use crate::{md, mdstat};
@@ -34,7 +35,7 @@ pub struct Disk {
     pub kname: String<32>,
     pub fd: OwnedFd,
     pub geom: DiskGeom,
-    pub serial: crate::imsm::Serial,
+    pub serial: crate::metadata::Serial,
 }
 
 /// Read access to the disks for the metadata loader.
@@ -62,7 +63,7 @@ pub struct Daemon {
     pub devnm: String<32>,
     /// The container's metadata format (the shell needs it only to know
     /// whether disks must have serial numbers).
-    pub format: start::Format,
+    pub format: Format,
     pub md: Box<dyn Metadata>,
     pub disks: ArrayVec<Disk, MAX_DISKS>,
     /// Each boxed when it is found, as in `resuming`: an array is 3.3 KiB
@@ -86,13 +87,11 @@ pub struct Daemon {
     /// The helper thread for sysfs writes that can sleep.
     worker: sys::worker::Worker,
     next_token: u32,
-    /// The manager's deadlines (the removal retry).
-    timers: crate::manager::timers::Timers,
-    /// Counts arrays losing members, to serve them spares in that order.
-    fail_seq: u64,
+    /// The manager core (its deadlines, the spare order).
+    core: crate::manager::core::Manager,
     /// New arrays whose rebuilding members the helper thread is putting
     /// back at their checkpoints; monitored once that is done.
-    resuming: ArrayVec<Box<manager::Resuming>, MAX_ARRAYS>,
+    resuming: ArrayVec<Box<resume::Resuming>, MAX_ARRAYS>,
     /// Safe-mode delays restored after a takeover, kept at discovery.
     pub kept_delays: takeover::Delays,
     /// Re-read /proc/mdstat on the next pass.
@@ -118,64 +117,6 @@ fn now_ms() -> u64 {
 /// The bytes of `r` in a render buffer.
 fn region_bytes<'a>(b: &'a AlignedBuf, r: &Region) -> &'a [u8] {
     &b.as_slice()[r.start..r.start + r.len]
-}
-
-/// Log what the loader found noteworthy.
-fn log_notes(devnm: &str, disks: &[Disk], notes: &[LoadNote]) {
-    let name = |dev: DevT| disks.iter().find(|d| d.dev == dev).map(|d| d.kname.as_str()).unwrap_or("?");
-    for n in notes {
-        match n {
-            LoadNote::Rejected { dev, why } => {
-                warn!("{devnm}: metadata on {} rejected: {why}; it will be rewritten from the good copies", name(*dev))
-            }
-            LoadNote::Stale { dev, gen } => warn!("{devnm}: {} holds older metadata (generation {gen})", name(*dev)),
-            LoadNote::Foreign { dev, family } => {
-                warn!("{devnm}: {} belongs to another container (family {family:#x}); ignored", name(*dev))
-            }
-            LoadNote::Unknown { dev } => warn!("{devnm}: {} is not described by the metadata; ignored", name(*dev)),
-            LoadNote::SectorSize { dev, size } => {
-                warn!("{devnm}: {} has {size}-byte sectors, unlike the other members; ignored", name(*dev))
-            }
-        }
-    }
-}
-
-/// Log what the DDF loader found noteworthy.
-fn log_ddf_notes(devnm: &str, disks: &[Disk], notes: &[crate::ddf::LoadNote]) {
-    use crate::ddf::LoadNote as N;
-    let name = |dev: DevT| disks.iter().find(|d| d.dev == dev).map(|d| d.kname.as_str()).unwrap_or("?");
-    for n in notes {
-        match n {
-            N::Rejected { dev, what, why } => {
-                warn!("{devnm}: DDF {what} on {} not used: {why}; it will be rewritten from the good copy", name(*dev))
-            }
-            N::Stale { dev, seq } => warn!("{devnm}: {} holds older DDF metadata (sequence {seq})", name(*dev)),
-            N::BadConfigRecord { dev, index } => {
-                warn!("{devnm}: DDF configuration record {index} on {} is corrupt; ignored", name(*dev))
-            }
-            N::CopyNotWritten { dev, which, why } => {
-                warn!("{devnm}: DDF {which} copy on {} neither used nor written: {why}", name(*dev))
-            }
-        }
-    }
-}
-
-// The loaders are not inlined into one frame: each builds its model (tens
-// of KiB) on the stack on its way to the heap, and the stack's deepest point
-// stays locked in memory.
-#[inline(never)]
-fn load_imsm(disks: &[Disk], notes: &mut Vec<LoadNote>) -> Result<Box<dyn Metadata>, std::string::String> {
-    Imsm::load(&mut Disks(disks), notes).map(|m| m as Box<dyn Metadata>).map_err(|e| e.to_string())
-}
-
-#[inline(never)]
-fn load_ddf(devnm: &str, disks: &[Disk]) -> Result<Box<dyn Metadata>, std::string::String> {
-    let mut dnotes = Vec::new();
-    let r = crate::ddf::Ddf::load(&mut Disks(disks), &mut dnotes)
-        .map(|m| m as Box<dyn Metadata>)
-        .map_err(|e| e.to_string());
-    log_ddf_notes(devnm, disks, &dnotes);
-    r
 }
 
 /// The planner's I/O: render buffers, disks and AIO of the daemon.
@@ -229,15 +170,12 @@ impl Daemon {
     #[inline(never)] // as `new`: the loaders' temporaries stay out of the caller's frame
     pub fn load(
         devnm: &str,
-        format: start::Format,
+        format: Format,
         disks: ArrayVec<Disk, MAX_DISKS>,
     ) -> Option<(Box<dyn Metadata>, ArrayVec<Disk, MAX_DISKS>)> {
-        let mut notes = Vec::new();
-        let r: Result<Box<dyn Metadata>, std::string::String> = match format {
-            start::Format::Imsm => load_imsm(&disks, &mut notes),
-            start::Format::Ddf => load_ddf(devnm, &disks),
-        };
-        log_notes(devnm, &disks, &notes);
+        let name = |dev: DevT| disks.iter().find(|d| d.dev == dev).map(|d| d.kname.as_str()).unwrap_or("?");
+        let mut note = |args: core::fmt::Arguments<'_>| warn!("{devnm}: {args}");
+        let r = crate::metadata::load::load(format, &mut Disks(&disks), &name, &mut note);
         match r {
             Ok(md) => Some((md, disks)),
             Err(e) => {
@@ -268,7 +206,7 @@ impl Daemon {
         let split = (md.shared_len() > 0).then(|| Box::new(Split::new(md.shared_len())));
         Ok(Daemon {
             devnm: name,
-            format: start::Format::Imsm,
+            format: Format::Imsm,
             md,
             disks,
             arrays: ArrayVec::new(),
@@ -282,8 +220,7 @@ impl Daemon {
             sigterm: false,
             worker: sys::worker::Worker::start()?,
             next_token: 0,
-            timers: Default::default(),
-            fail_seq: 0,
+            core: Default::default(),
             resuming: ArrayVec::new(),
             kept_delays: takeover::Delays::new(),
             rescan: true,
@@ -318,6 +255,9 @@ impl Daemon {
             aio: &mut self.aio,
         };
         let out = crate::manager::plan::write_all(n, WRITE_BUFS, &mut io);
+        for &(i, ok) in &out.written {
+            self.md.written(i, ok);
+        }
         self.md.end_write();
         for &d in out.to_fail() {
             let dev = self.disks[d].dev;
@@ -337,14 +277,16 @@ impl Daemon {
             let written = self.sync_metadata();
             self.arrays[i].apply(&act, written != Some(false));
             let a = &mut self.arrays[i];
-            if a.failed_at.is_none() && a.members.iter().any(|m| !m.live()) {
-                self.fail_seq += 1;
-                a.failed_at = Some(self.fail_seq);
+            if a.members.iter().any(|m| !m.live()) {
+                self.core.lost_member(&mut a.failed_at);
             }
-            if self.arrays[i].mon.curr_state != md::ArrayState::Active {
-                self.arrays[i].quiet_ticks = 0;
+            if a.activation.recovering() {
+                crate::manager::core::hold_recover(&mut a.mon.ctx, false);
             }
-            if crate::manager::decide::release(&act, self.sigterm) {
+            if a.mon.curr_state != md::ArrayState::Active {
+                a.quiet_ticks = 0;
+            }
+            if crate::manager::decide::release(&act, self.sigterm, a.activation.pending()) {
                 let a = self.arrays.remove(i);
                 if act.deactivate {
                     info!("{}: {} stopped", self.devnm, a.devnm);
@@ -451,14 +393,11 @@ impl Daemon {
 
     /// The manager's work between monitor passes.
     fn manager_duties(&mut self) {
-        if self.finish_removals() {
-            self.timers.removal_refused(now_ms());
-        }
+        self.collect_done();
+        self.finish_activations();
         self.finish_resumes();
         self.handle_reshapes();
-        self.propagate_failures();
-        self.submit_removals();
-        self.activate_spares();
+        self.run_duties();
     }
 
     /// Whether the loop is done; `Some(code)` to exit.
@@ -544,10 +483,11 @@ impl Daemon {
                 // A ping is answered after a full pass that began after it arrived.
                 self.monitor_pass();
             }
-            // A ping answers for every array found so far: hold replies
-            // while a new array's rebuilds are being resumed (bounded by
-            // the helper's waits).
-            if self.resuming.is_empty() {
+            // A ping answers for every array found so far and every spare
+            // taken: hold replies while a new array's rebuilds are being
+            // resumed or spares are being added (bounded by the helper's
+            // waits).
+            if self.resuming.is_empty() && !self.arrays.iter().any(|a| a.activation.pending()) {
                 self.control.send_replies();
             }
             if let Some(code) = self.exit_check(first) {
@@ -563,9 +503,7 @@ impl Daemon {
                 .filter(|a| matches!(a.mon.curr_state, md::ArrayState::Active | md::ArrayState::ActiveIdle))
                 .map(|a| a.watchdog_ms())
                 .min();
-            let now = now_ms();
-            self.timers.handle_timeout(now);
-            let t = self.timers.poll_timeout(now, self.arrays.is_empty(), watchdog_ms);
+            let t = self.core.poll_timeout(now_ms(), self.arrays.is_empty(), watchdog_ms);
             let (timeout_ms, watching) = (t.ms, t.watchdog);
             let timeout = timeout_ms.map(|ms| rustix::time::Timespec {
                 tv_sec: (ms / 1000) as i64,

@@ -65,12 +65,7 @@ pub fn resolve_container(name: &str) -> Result<String<32>, std::string::String> 
     from_sysfs(devnm).ok_or_else(|| format!("{p} does not appear to be an md device"))
 }
 
-/// The metadata formats mdmon serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Imsm,
-    Ddf,
-}
+pub use crate::metadata::Format;
 
 /// Check that `devnm` is a container with metadata we serve; returns its
 /// format, or a message if not.
@@ -90,15 +85,12 @@ fn check_container(devnm: &str) -> Result<Format, std::string::String> {
     if !level.is_empty() {
         return Err(format!("{devnm} is not a container - cannot monitor"));
     }
-    match fmt.as_str() {
-        "imsm" => Ok(Format::Imsm),
-        "ddf" => Ok(Format::Ddf),
-        _ => Err(format!("{devnm} uses unsupported metadata: {fmt}")),
-    }
+    Format::from_name(&fmt).ok_or_else(|| format!("{devnm} uses unsupported metadata: {fmt}"))
 }
 
-/// The serial IMSM records for a disk.
-pub fn disk_serial(kname: &str, major: u32, minor: u32) -> Option<crate::imsm::Serial> {
+/// The serial IMSM records for a disk: read from sysfs, normalised by
+/// the format's rule ([`crate::metadata::load::normalise_serial`]).
+pub fn disk_serial(kname: &str, major: u32, minor: u32) -> Option<crate::metadata::Serial> {
     let mut raw: ArrayVec<u8, 64> = ArrayVec::new();
     if std::env::var("IMSM_DEVNAME_AS_SERIAL").map(|v| v.trim() == "1").unwrap_or(false) {
         let s = format!("/dev/{kname}");
@@ -123,22 +115,7 @@ pub fn disk_serial(kname: &str, major: u32, minor: u32) -> Option<crate::imsm::S
     if raw.is_empty() {
         return None;
     }
-    Some(normalise_serial(&raw))
-}
-
-/// Normalise a raw serial as IMSM does: drop blanks and non-ASCII, replace
-/// `:` with `;`, keep the last 16 characters.
-pub fn normalise_serial(raw: &[u8]) -> crate::imsm::Serial {
-    let mut s: ArrayVec<u8, 64> = ArrayVec::new();
-    for &c in raw.iter().take_while(|&&c| c != 0) {
-        if c > 0x20 && c < 0x80 {
-            let _ = s.try_push(if c == b':' { b';' } else { c });
-        }
-    }
-    let tail = &s[s.len().saturating_sub(16)..];
-    let mut out = [0u8; 16];
-    out[..tail.len()].copy_from_slice(tail);
-    out
+    Some(crate::metadata::load::normalise_serial(&raw))
 }
 
 /// Open the container's member disks. IMSM names disks by serial number, so
@@ -159,7 +136,7 @@ fn open_disks(devnm: &str, format: Format) -> Result<ArrayVec<Disk, MAX_DISKS>, 
         let sector_size = sys::logical_sector_size(&fd).unwrap_or(512);
         let serial = match disk_serial(&d.kname, dev.major, dev.minor) {
             Some(s) => s,
-            None if format == Format::Ddf => [0u8; 16],
+            None if !format.needs_serial() => [0u8; 16],
             None => {
                 warn!(
                     "{devnm}: failed to retrieve serial for {} (set IMSM_DEVNAME_AS_SERIAL=1 for disks without one)",

@@ -280,7 +280,9 @@ impl Metadata for Ddf {
     fn name(&self) -> &'static str {
         "ddf"
     }
+}
 
+impl crate::metadata::Handler for Ddf {
     fn set_clock(&mut self, unix_secs: u64) {
         self.now = unix_secs.saturating_sub(DDF_EPOCH) as u32;
     }
@@ -323,13 +325,6 @@ impl Metadata for Ddf {
         clean
     }
 
-    /// As mdadm checks a volume it starts monitoring: its disk's entry must
-    /// be Online, neither Failed nor Missing.
-    fn disk_failed(&self, dev: DevT) -> bool {
-        let Some(pd) = self.members.iter().find(|m| m.dev == dev).and_then(|m| m.pdnum) else { return false };
-        self.pd_state(pd) & (pd_state::ONLINE | pd_state::FAILED | pd_state::MISSING) != pd_state::ONLINE
-    }
-
     fn set_disk(&mut self, a: &mut ArrayCtx, slot: u32, state: DevState) {
         let Some(c) = self.conf_of(a.inst) else { return };
         let Some((k, p)) = self.slot_position(c, slot) else { return };
@@ -360,6 +355,15 @@ impl Metadata for Ddf {
         if changed {
             self.touch(Some((c, k)));
         }
+    }
+}
+
+impl crate::metadata::Manager for Ddf {
+    /// As mdadm checks a volume it starts monitoring: its disk's entry must
+    /// be Online, neither Failed nor Missing.
+    fn disk_failed(&self, dev: DevT) -> bool {
+        let Some(pd) = self.members.iter().find(|m| m.dev == dev).and_then(|m| m.pdnum) else { return false };
+        self.pd_state(pd) & (pd_state::ONLINE | pd_state::FAILED | pd_state::MISSING) != pd_state::ONLINE
     }
 
     /// A disk joined the container: it gets a new physical disk entry (a
@@ -405,7 +409,9 @@ impl Metadata for Ddf {
     fn process_update(&mut self, payload: &[u8], active: &[u32]) -> Result<UpdateDone, &'static str> {
         self.apply_update(payload, active)
     }
+}
 
+impl crate::metadata::Writer for Ddf {
     fn updates_pending(&self) -> bool {
         self.pending
     }

@@ -9,8 +9,8 @@
 use super::view::{self, header as hdr, magic, Controller, DiskData, Header, Layout, PhysTable, Section, Spare};
 use super::view::{VdConfig, VirtTable, SECTOR};
 use super::{ConfRecord, CopyError, Ddf, LoadError, LoadNote, Member, VdConf, MAX_SECTION};
-use crate::imsm::{DiskInfo, DiskSource};
 use crate::metadata::MAX_DISKS;
+use crate::metadata::{DiskInfo, DiskSource};
 use arrayvec::ArrayVec;
 
 /// A header and the sector it was read from.

@@ -3,8 +3,8 @@
 //! corrupted in the ways a disk can be.
 
 use super::*;
-use crate::imsm::{DiskInfo, DiskSource};
 use crate::metadata::DiskGeom;
+use crate::metadata::{DiskInfo, DiskSource};
 use view::section;
 
 /// A disk holding only the regions a fixture recorded; other reads fail.
@@ -119,7 +119,7 @@ fn fixtures_load_cleanly_and_render_byte_exact() {
 
 #[test]
 fn update_buffer_is_sized_by_the_config_record() {
-    use crate::metadata::Metadata;
+    use crate::metadata::roles::*;
     let mut d = fixture(FIXTURES[0]);
     let (ddf, _) = load(&mut d);
     // mdadm's records are 7 sectors: a VD_CONF of MAX_BVDS records.
@@ -276,7 +276,7 @@ fn garbage_disks_resealed_reach_the_loader() {
 
 mod updates {
     use super::*;
-    use crate::metadata::Metadata;
+    use crate::metadata::roles::*;
 
     fn virt_update(entry: &[u8]) -> Vec<u8> {
         let mut u = vec![0xFFu8; view::EntryUpdate::<&[u8]>::LEN];

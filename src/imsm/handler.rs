@@ -9,7 +9,9 @@ impl Metadata for Imsm {
     fn name(&self) -> &'static str {
         "imsm"
     }
+}
 
+impl crate::metadata::Handler for Imsm {
     fn open_new(&mut self, inst: u32) -> Result<(), OpenError> {
         if (inst as usize) < self.devs.len() {
             Ok(())
@@ -199,6 +201,12 @@ impl Metadata for Imsm {
         }
     }
 
+    fn bad_block_log(&mut self) -> Option<&mut dyn crate::metadata::BadBlockLog> {
+        Some(self)
+    }
+}
+
+impl crate::metadata::Manager for Imsm {
     fn add_disk(&mut self, disk: crate::metadata::NewDisk) -> bool {
         self.add_spare(disk)
     }
@@ -278,7 +286,9 @@ impl Metadata for Imsm {
         }
         Ok(done)
     }
+}
 
+impl crate::metadata::Writer for Imsm {
     fn updates_pending(&self) -> bool {
         self.pending != 0
     }
@@ -355,6 +365,14 @@ impl Metadata for Imsm {
         (super::IMAGE_MAX.div_ceil(ss) + 1) * ss
     }
 
+    /// A disk that took the write holds the current copy (its rebuild
+    /// checkpoint can be trusted); one whose write failed does not.
+    fn written(&mut self, i: usize, ok: bool) {
+        if let Some(m) = self.members.get_mut(i) {
+            m.current = ok;
+        }
+    }
+
     fn end_write(&mut self) {}
 
     fn generation(&self) -> u32 {
@@ -363,10 +381,6 @@ impl Metadata for Imsm {
 
     fn volume_dirty(&self, inst: u32) -> Option<bool> {
         self.devs.get(inst as usize).map(|d| d.view().dirty() & 1 != 0)
-    }
-
-    fn bad_block_log(&mut self) -> Option<&mut dyn crate::metadata::BadBlockLog> {
-        Some(self)
     }
 }
 

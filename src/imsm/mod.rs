@@ -36,26 +36,7 @@ pub const MPB_MAX: usize = 16 * 1024;
 pub const IMAGE_MAX: usize = header::LEN + MAX_DISKS * view::disk::LEN + MAX_VOLUMES * DEV_MAX + BBM_MAX;
 const _: () = assert!(IMAGE_MAX <= MPB_MAX);
 
-/// A disk serial as IMSM stores it: up to 16 bytes, NUL padded.
-pub type Serial = [u8; 16];
-
-/// What the shell knows of one container member before its metadata is read.
-#[derive(Clone, Copy, Debug)]
-pub struct DiskInfo {
-    pub dev: DevT,
-    pub serial: Serial,
-    pub geom: DiskGeom,
-}
-
-/// Reading the member disks at start-up (blocking is fine there).
-pub trait DiskSource {
-    /// Number of member disks.
-    fn count(&self) -> usize;
-    /// What the shell knows of disk `i`.
-    fn info(&self, i: usize) -> DiskInfo;
-    /// Read `buf.len()` bytes at byte `offset` of disk `i`.
-    fn read(&mut self, i: usize, offset: u64, buf: &mut [u8]) -> Result<(), i32>;
-}
+use crate::metadata::load::{DiskInfo, DiskSource, Serial};
 
 /// Why a copy of the metadata was not used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -245,7 +245,8 @@ mod tests {
     use super::super::update::kind;
     use super::*;
     use crate::md::{DevState, SyncAction};
-    use crate::metadata::{Consistency, Metadata, NewDisk};
+    use crate::metadata::roles::*;
+    use crate::metadata::{Consistency, NewDisk};
 
     /// glibc's makedev for small numbers, truncated to 32 bits.
     fn makedev(major: u32, minor: u32) -> u32 {

@@ -167,7 +167,7 @@ mod tests {
     use super::super::update::kind;
     use super::*;
     use crate::md::DevState;
-    use crate::metadata::Metadata;
+    use crate::metadata::roles::*;
     use view::{ord_to_idx, ORD_REBUILD};
 
     fn payload(subarray: u32, direction: u32) -> Vec<u8> {

@@ -1,7 +1,7 @@
 //! Small manager decisions: where rebuilds resume, what a level change
 //! means, when to grow `array_size`, when an array is released.
 
-use crate::metadata::{ArrayCtx, Metadata, MAX_SLOTS};
+use crate::metadata::{self, ArrayCtx, MAX_SLOTS};
 use crate::monitor::Actions;
 
 /// What to do for one rebuilding member of a newly found array.
@@ -18,7 +18,7 @@ pub enum Resume {
 /// The resume decision for every member of `ctx` the metadata holds a
 /// checkpoint for (mdadm resumes only a single rebuilding member; with
 /// several it starts all from zero).
-pub fn resume_plan(ctx: &ArrayCtx, md: &dyn Metadata) -> arrayvec::ArrayVec<Resume, MAX_SLOTS> {
+pub fn resume_plan(ctx: &ArrayCtx, md: &dyn metadata::Manager) -> arrayvec::ArrayVec<Resume, MAX_SLOTS> {
     let mut out = arrayvec::ArrayVec::new();
     for (i, s) in ctx.slots.iter().enumerate() {
         let Some(pos) = md.resume_position(ctx, s.slot) else { continue };
@@ -71,9 +71,10 @@ pub fn grow_to(want: u64, now_kib: Option<u64>, in_flight: bool) -> Option<u64> 
 }
 
 /// Whether the monitor lets go of an array after its pass: it stopped, or
-/// the daemon is exiting and the array is clean.
-pub fn release(act: &Actions, exiting: bool) -> bool {
-    act.deactivate || (exiting && !act.dirty)
+/// the daemon is exiting and the array is clean (and no spare is being
+/// added to it: the metadata is to record the spares first).
+pub fn release(act: &Actions, exiting: bool, activating: bool) -> bool {
+    act.deactivate || (exiting && !act.dirty && !activating)
 }
 
 /// Whether the loop ends, after the manager's duties.

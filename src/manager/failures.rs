@@ -5,7 +5,7 @@
 
 use super::{ArrayView, MAX_ARRAYS};
 use crate::md::DevState;
-use crate::metadata::{DevT, Metadata, MAX_SLOTS};
+use crate::metadata::{self, DevT, MAX_SLOTS};
 use arrayvec::ArrayVec;
 
 /// Why a member is to be failed.
@@ -32,7 +32,11 @@ pub const MAX_FAILS: usize = MAX_ARRAYS * MAX_SLOTS;
 
 /// The members to fail now. `meta_failed`: disks whose metadata write
 /// failed (taken by the caller: reported once).
-pub fn fan_out(arrays: &[ArrayView<'_>], meta_failed: &[DevT], md: &dyn Metadata) -> ArrayVec<Fail, MAX_FAILS> {
+pub fn fan_out(
+    arrays: &[ArrayView<'_>],
+    meta_failed: &[DevT],
+    md: &dyn metadata::Manager,
+) -> ArrayVec<Fail, MAX_FAILS> {
     let mut failed: ArrayVec<DevT, MAX_SLOTS> = ArrayVec::new();
     for a in arrays {
         for (i, s) in a.ctx.slots.iter().enumerate() {
@@ -44,7 +48,7 @@ pub fn fan_out(arrays: &[ArrayView<'_>], meta_failed: &[DevT], md: &dyn Metadata
     let mut out = ArrayVec::new();
     for (ai, a) in arrays.iter().enumerate() {
         for (i, s) in a.ctx.slots.iter().enumerate() {
-            if a.leaving.get(i).copied().unwrap_or(false) || s.state.has(DevState::FAULTY) {
+            if a.member_leaving(i) || s.state.has(DevState::FAULTY) {
                 continue;
             }
             let why = if meta_failed.contains(&s.dev) {

@@ -43,6 +43,9 @@ pub struct Outcome {
     pub any_ok: bool,
     /// Shell disks with a failed write (each once).
     pub failed: ArrayVec<usize, MAX_DISKS>,
+    /// Per metadata disk written: whether it received every write (for the
+    /// format, [`crate::metadata::Writer::written`]).
+    pub written: ArrayVec<(usize, bool), MAX_DISKS>,
 }
 
 impl Outcome {
@@ -64,8 +67,8 @@ pub fn write_all(n: usize, bufs: usize, io: &mut dyn WriteIo) -> Outcome {
     let mut i = 0;
     while i < n {
         // Fill the buffer pool with distinct images, then write a batch:
-        // (buffer, shell disk, regions).
-        let mut batch: ArrayVec<(usize, usize, Regions), MAX_DISKS> = ArrayVec::new();
+        // (buffer, shell disk, regions, metadata disk).
+        let mut batch: ArrayVec<(usize, usize, Regions, usize), MAX_DISKS> = ArrayVec::new();
         // The regions each filled buffer holds.
         let mut images: ArrayVec<Regions, MAX_DISKS> = ArrayVec::new();
         while i < n && images.len() < bufs && !batch.is_full() {
@@ -75,15 +78,16 @@ pub fn write_all(n: usize, bufs: usize, io: &mut dyn WriteIo) -> Outcome {
             };
             let slot = images.len();
             let regions = io.render(i, d, slot);
+            let md_disk = i;
             i += 1;
             if regions.is_empty() {
                 continue;
             }
             match (0..images.len()).find(|&j| images[j] == regions && io.same(j, slot, &regions)) {
-                Some(j) => batch.push((j, d, regions)),
+                Some(j) => batch.push((j, d, regions, md_disk)),
                 None => {
                     images.push(regions.clone());
-                    batch.push((slot, d, regions));
+                    batch.push((slot, d, regions, md_disk));
                 }
             }
         }
@@ -92,7 +96,7 @@ pub fn write_all(n: usize, bufs: usize, io: &mut dyn WriteIo) -> Outcome {
         for ph in 0..phases {
             let mut writes: ArrayVec<PlannedWrite, MAX_DISKS> = ArrayVec::new();
             let mut who: ArrayVec<usize, MAX_DISKS> = ArrayVec::new();
-            for (k, (b, d, regions)) in batch.iter().enumerate() {
+            for (k, (b, d, regions, _)) in batch.iter().enumerate() {
                 let Some(r) = regions.get(ph) else { continue };
                 if failed[k] {
                     continue;
@@ -114,6 +118,9 @@ pub fn write_all(n: usize, bufs: usize, io: &mut dyn WriteIo) -> Outcome {
             }
         }
         out.any_ok |= failed[..batch.len()].iter().any(|f| !f);
+        for (k, b) in batch.iter().enumerate() {
+            let _ = out.written.try_push((b.3, !failed[k]));
+        }
     }
     out
 }

@@ -7,7 +7,8 @@
 //! which array takes the spare's first extent (DDF allocates a spare's
 //! space in the order arrays claim it). Once no removal is pending, arrays
 //! that asked for spares are served in the order they lost a member
-//! (ties, and arrays that lost none, in array order).
+//! (ties, and arrays that lost none, in array order). While spares are
+//! being added to one array, no other array gets any.
 
 use super::{ArrayView, MAX_ARRAYS};
 use arrayvec::ArrayVec;
@@ -19,6 +20,10 @@ pub enum Hold {
     Exiting,
     /// Array (index) has a member on its way out.
     Removing(usize),
+    /// Spares are being added to array (index): the next array's choice
+    /// waits until the metadata records them (a spare's free space is
+    /// allocated in the order arrays claim it).
+    Activating(usize),
 }
 
 /// The arrays to try to give spares to now, in order (indices into
@@ -30,6 +35,9 @@ pub fn order(arrays: &[ArrayView<'_>], exiting: bool) -> Result<ArrayVec<usize, 
     }
     if let Some(i) = arrays.iter().position(|a| a.removing()) {
         return Err(Hold::Removing(i));
+    }
+    if let Some(i) = arrays.iter().position(|a| a.activating) {
+        return Err(Hold::Activating(i));
     }
     let mut out: ArrayVec<usize, MAX_ARRAYS> =
         arrays.iter().enumerate().filter(|(_, a)| a.check_degraded).map(|(i, _)| i).take(MAX_ARRAYS).collect();

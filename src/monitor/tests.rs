@@ -1,6 +1,6 @@
 use super::*;
 use crate::md::MAX_SECTOR;
-use crate::metadata::{DevT, DiskGeom, OpenError, Regions};
+use crate::metadata::{DevT, OpenError};
 
 /// A metadata double that records what the monitor asked of it.
 #[derive(Default)]
@@ -38,10 +38,7 @@ impl crate::metadata::BadBlockLog for Recorder {
     }
 }
 
-impl Metadata for Recorder {
-    fn name(&self) -> &'static str {
-        "test"
-    }
+impl crate::metadata::Handler for Recorder {
     fn open_new(&mut self, _inst: u32) -> Result<(), OpenError> {
         Ok(())
     }
@@ -61,41 +58,6 @@ impl Metadata for Recorder {
     fn set_disk(&mut self, _a: &mut ArrayCtx, slot: u32, state: DevState) {
         self.calls.push(format!("disk {slot} {}", state.0));
         self.pending = true;
-    }
-    fn add_disk(&mut self, _d: crate::metadata::NewDisk) -> bool {
-        false
-    }
-    fn remove_disk(&mut self, _dev: DevT) {}
-    fn choose_spares(&self, _a: &ArrayCtx, _out: &mut ArrayVec<crate::metadata::NewMember, MAX_SLOTS>) {}
-    fn record_rebuild(&mut self, _a: &ArrayCtx, _added: &[crate::metadata::NewMember], _random: u32) {}
-    fn resume_position(&self, _a: &ArrayCtx, _slot: u32) -> Option<u64> {
-        None
-    }
-    fn process_update(&mut self, _p: &[u8], _active: &[u32]) -> Result<crate::metadata::UpdateDone, &'static str> {
-        Err("unsupported")
-    }
-    fn render_len(&self) -> usize {
-        0
-    }
-    fn updates_pending(&self) -> bool {
-        self.pending
-    }
-    fn begin_write(&mut self) -> usize {
-        self.pending = false;
-        0
-    }
-    fn disk_dev(&self, _i: usize) -> Option<DevT> {
-        None
-    }
-    fn render(&self, _i: usize, _g: DiskGeom, _b: &mut [u8]) -> Regions {
-        Regions::new()
-    }
-    fn end_write(&mut self) {}
-    fn generation(&self) -> u32 {
-        0
-    }
-    fn volume_dirty(&self, _inst: u32) -> Option<bool> {
-        Some(self.dirty)
     }
     fn bad_block_log(&mut self) -> Option<&mut dyn crate::metadata::BadBlockLog> {
         if self.log.is_some() {
@@ -144,7 +106,7 @@ fn write_pending_marks_dirty_then_active() {
     assert_eq!(act.next_state, Some(ArrayState::Active));
     assert!(act.dirty);
     assert!(md.dirty, "metadata must be dirty before the kernel is told active");
-    assert!(md.updates_pending());
+    assert!(md.pending);
 }
 
 #[test]
@@ -332,7 +294,7 @@ fn bad_block_is_recorded_then_acknowledged_not_failed() {
     assert!(act.bb_off.is_empty() && act.unblock.is_empty() && act.remove.is_empty());
     assert!(!act.check_degraded, "a bad block is not a failure");
     assert_eq!(md.log.as_deref(), Some(&[(1, BAD)][..]));
-    assert!(md.updates_pending(), "the metadata is written before the acknowledgement");
+    assert!(md.pending, "the metadata is written before the acknowledgement");
     assert!(!md.calls.iter().any(|c| c.starts_with("disk")), "set_disk not called: {:?}", md.calls);
 }
 
@@ -341,11 +303,11 @@ fn acknowledged_range_needs_nothing_and_a_cleared_one_leaves_the_log() {
     let mut md = Recorder { log: Some(vec![(1, BAD)]), log_room: 254, ..Default::default() };
     let act = bb_pass(&mut md, DevState::INSYNC | DevState::EXTERNAL_BB, Some(&[BAD]), None);
     assert!(act.bb_ack.is_empty() && act.bb_off.is_empty() && act.unblock.is_empty());
-    assert!(!md.updates_pending());
+    assert!(!md.pending);
     let act = bb_pass(&mut md, DevState::INSYNC | DevState::EXTERNAL_BB, Some(&[]), None);
     assert!(act.bb_ack.is_empty() && act.bb_off.is_empty());
     assert_eq!(md.log.as_deref(), Some(&[][..]));
-    assert!(md.updates_pending());
+    assert!(md.pending);
 }
 
 #[test]

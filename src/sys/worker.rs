@@ -1,9 +1,11 @@
-//! A helper thread for the few sysfs writes that can sleep in the kernel
-//! (`remove` on a failed member takes the array's suspend lock) and for the
-//! waits that go with them. The poll loop hands a job (a short sequence of
-//! steps) over and goes on serving write-pending; the result comes back
-//! through a bounded channel and an eventfd in the loop's poll set. Jobs and
-//! results are fixed-size values: nothing is allocated per job.
+//! A helper thread, the loop's executor for the sysfs writes that can sleep
+//! in the kernel (`remove`, `new_dev` and `slot` take the array's suspend
+//! lock; `array_size` and `sync_action` its reconfiguration lock) and for
+//! the waits that go with them. The poll loop hands a job (a short sequence
+//! of steps, run in order, jobs one after another) over and goes on serving
+//! write-pending; the result comes back through a bounded channel and an
+//! eventfd in the loop's poll set. Jobs and results are fixed-size values:
+//! nothing is allocated per job.
 
 use rustix::event::{eventfd, EventfdFlags};
 use rustix::fd::OwnedFd;
@@ -55,8 +57,8 @@ impl Step {
     }
 }
 
-/// Steps a job holds at most.
-pub const MAX_STEPS: usize = 10;
+/// Steps a job holds at most (the longest job, a rebuild's re-add, has 9).
+pub const MAX_STEPS: usize = 9;
 
 /// A sequence of steps for the helper thread, stopped at the first failure.
 #[derive(Clone, Debug)]
@@ -68,14 +70,22 @@ pub struct Job {
     /// The member's directory in `dir` (e.g. `dev-sdb`), for member steps.
     pub member: heapless::String<40>,
     pub steps: arrayvec::ArrayVec<Step, MAX_STEPS>,
+    /// A step run when step `.0` or a later one fails (its own result is
+    /// not reported): e.g. `remove` for a disk half-added to an array.
+    pub undo: Option<(u8, Step)>,
 }
 
 impl Job {
     /// A job of no steps yet on `dir` (and `member` in it); `None` if a
     /// name is too long for the job.
     pub fn new(token: u32, dir: core::fmt::Arguments<'_>, member: core::fmt::Arguments<'_>) -> Option<Job> {
-        let mut j =
-            Job { token, dir: heapless::String::new(), member: heapless::String::new(), steps: Default::default() };
+        let mut j = Job {
+            token,
+            dir: heapless::String::new(),
+            member: heapless::String::new(),
+            steps: Default::default(),
+            undo: None,
+        };
         core::fmt::write(&mut j.dir, dir).ok()?;
         core::fmt::write(&mut j.member, member).ok()?;
         Some(j)
@@ -102,16 +112,24 @@ impl Job {
 
     fn run(&self) -> Result<(), (u8, Errno)> {
         for (i, step) in self.steps.iter().enumerate() {
-            let path = self.path(step);
-            let (path, value) = (path.as_str(), step.value.as_str());
-            let r = match step.op {
-                Op::Write => crate::sys::write_file(path, value),
-                Op::WriteBusy { ms } => write_busy(path, value, ms),
-                Op::WaitGone { ms } => wait_gone(path, ms),
-            };
-            r.map_err(|e| (i as u8, e))?;
+            if let Err(e) = self.run_step(step) {
+                if let Some((from, undo)) = self.undo.as_ref().filter(|(from, _)| i >= usize::from(*from)) {
+                    let _ = (from, self.run_step(undo));
+                }
+                return Err((i as u8, e));
+            }
         }
         Ok(())
+    }
+
+    fn run_step(&self, step: &Step) -> Result<(), Errno> {
+        let path = self.path(step);
+        let (path, value) = (path.as_str(), step.value.as_str());
+        match step.op {
+            Op::Write => crate::sys::write_file(path, value),
+            Op::WriteBusy { ms } => write_busy(path, value, ms),
+            Op::WaitGone { ms } => wait_gone(path, ms),
+        }
     }
 }
 

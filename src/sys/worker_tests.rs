@@ -85,3 +85,34 @@ fn jobs_run_on_the_helper_thread() {
     // dev-a still exists when the second step waits for it to go.
     assert_eq!(r[1].result, Err((1, Errno::TIMEDOUT)));
 }
+
+#[test]
+fn a_failed_step_past_the_undo_point_runs_the_undo_step() {
+    let dir = std::env::temp_dir().join(format!("mdmon-worker-undo-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("dev-a")).unwrap();
+    std::fs::write(dir.join("dev-a/state"), "").unwrap();
+    let d = dir.to_str().unwrap();
+    let w = Worker::start().expect("thread starts");
+    // Fails before the undo point: no undo.
+    let mut early = job(d, "dev-a");
+    early.token = 1;
+    early.steps.push(Step::new(Op::WaitGone { ms: 10 }, true, "", format_args!("")));
+    early.undo = Some((1, Step::new(Op::Write, true, "state", format_args!("early"))));
+    // Fails at the undo point: undone.
+    let mut late = job(d, "dev-a");
+    late.token = 2;
+    late.steps.push(Step::new(Op::Write, true, "state", format_args!("added")));
+    late.steps.push(Step::new(Op::WaitGone { ms: 10 }, true, "", format_args!("")));
+    late.undo = Some((1, Step::new(Op::Write, true, "state", format_args!("remove"))));
+    assert!(w.submit(early));
+    let r1 = results(&w, 1);
+    let after_early = std::fs::read_to_string(dir.join("dev-a/state")).ok();
+    assert!(w.submit(late));
+    let r2 = results(&w, 1);
+    let after_late = std::fs::read_to_string(dir.join("dev-a/state")).ok();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r1[0].result, Err((0, Errno::TIMEDOUT)));
+    assert_eq!(after_early.as_deref(), Some(""));
+    assert_eq!(r2[0].result, Err((1, Errno::TIMEDOUT)));
+    assert_eq!(after_late.as_deref(), Some("remove"));
+}

@@ -1,7 +1,8 @@
 //! Disks joining a DDF container.
 
 use super::*;
-use crate::metadata::{Metadata, NewDisk};
+use crate::metadata::roles::*;
+use crate::metadata::{NewDisk, Writer};
 
 #[test]
 fn a_new_disk_becomes_a_global_spare_with_its_own_copies() {
@@ -44,7 +45,7 @@ fn a_new_disk_becomes_a_global_spare_with_its_own_copies() {
     let n = ddf.begin_write();
     for i in 0..n {
         let dev_i = ddf.disk_dev(i).unwrap();
-        let regions = Metadata::render(&*ddf, i, geom, &mut buf);
+        let regions = Writer::render(&*ddf, i, geom, &mut buf);
         let regs: Vec<(u64, Vec<u8>)> =
             regions.iter().map(|r| (r.offset, buf[r.start..r.start + r.len].to_vec())).collect();
         copies.push((dev_i, regs));

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::md::{DevState, MAX_SECTOR};
-use crate::metadata::{ArrayCtx, Consistency, Metadata, SlotInfo};
+use crate::metadata::roles::*;
+use crate::metadata::{ArrayCtx, Consistency, SlotInfo, Writer};
 
 fn ctx(ddf: &Ddf, inst: u32, level: i32, n: u32) -> ArrayCtx {
     let c = ddf.conf_of(inst).unwrap();
@@ -25,7 +26,7 @@ fn write_and_reload(ddf: &mut Ddf, d: &mut Disks) -> Box<Ddf> {
         let dev = ddf.disk_dev(i).unwrap();
         let disk = d.0.iter().position(|s| s.info.dev == dev).unwrap();
         let geom = d.0[disk].info.geom;
-        for r in Metadata::render(ddf, i, geom, &mut buf) {
+        for r in Writer::render(ddf, i, geom, &mut buf) {
             d.bytes_mut(disk, r.offset, r.len).copy_from_slice(&buf[r.start..r.start + r.len]);
         }
     }

@@ -2,7 +2,8 @@
 //! against the whole-image render, byte for byte.
 
 use super::*;
-use crate::metadata::{Layout, Metadata, NewDisk, Src};
+use crate::metadata::roles::*;
+use crate::metadata::{Layout, NewDisk, Src, Writer};
 
 /// The bytes `start..start + len` of a split image.
 fn split_bytes(layout: &Layout, own: &[u8], shared: &[u8], start: usize, len: usize) -> Vec<u8> {
@@ -86,9 +87,9 @@ fn split_render_matches_after_changes() {
     ddf.members[0].vlist.push(c);
     assert_split_matches_whole(&ddf, "a spare record and a repeated VD");
     // Through the trait, as the shell calls it.
-    let mut own = vec![0u8; Metadata::own_len(&*ddf)];
+    let mut own = vec![0u8; Writer::own_len(&*ddf)];
     let mut layout = Layout::new();
-    assert!(!Metadata::render_split(&*ddf, 0, geom, &mut own, &mut layout).is_empty());
+    assert!(!Writer::render_split(&*ddf, 0, geom, &mut own, &mut layout).is_empty());
     // A buffer with room for the headers and the data section but not
     // the records is refused, not overrun.
     let mut small = vec![0u8; 4 * SECTOR];

@@ -1,6 +1,7 @@
 use super::super::tests::{build_mpb, ctx_for, load, MemDisks};
 use super::*;
 use crate::badblocks::{reconcile, Outcome};
+use crate::metadata::roles::*;
 use view::map_state;
 
 fn r(start: u64, len: u32) -> BadRange {

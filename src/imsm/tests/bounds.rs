@@ -3,6 +3,7 @@
 //! unchanged, and the size arithmetic saturates instead of wrapping.
 
 use super::*;
+use crate::metadata::roles::*;
 use crate::wire::set_le32;
 
 /// Change volume 0's record on every disk (checksum re-sealed).

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::imsm::load::{self, status};
+use crate::metadata::roles::*;
 use crate::metadata::{NewDisk, NewMember};
 
 fn serial_of(rec: &[u8]) -> &[u8] {

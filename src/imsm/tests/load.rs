@@ -2,6 +2,7 @@
 //! fixtures captured from Debian's mdadm.
 
 use super::*;
+use crate::metadata::roles::*;
 
 #[test]
 fn checksum_excludes_its_own_field() {

@@ -2,6 +2,7 @@
 //! and the choice of spares.
 
 use super::*;
+use crate::metadata::roles::*;
 
 #[test]
 fn failed_disk_replaced_by_spare_rebuilds_and_completes() {
@@ -120,6 +121,17 @@ fn interrupted_rebuild_keeps_the_recovery_position() {
     // A disk whose own copy was stale is not trusted either.
     im.members.iter_mut().find(|m| m.dev == dev).unwrap().current = false;
     assert_eq!(im.resume_position(&a, 0), None);
+    // Its write reported back: a disk that took it holds the current copy
+    // again; one whose write failed does not.
+    let i = im.members.iter().position(|m| m.dev == dev).unwrap();
+    im.begin_write();
+    im.written(i, true);
+    im.end_write();
+    assert_eq!(im.resume_position(&a, 0), Some(12000 / 512 * 512));
+    im.begin_write();
+    im.written(i, false);
+    im.end_write();
+    assert_eq!(im.resume_position(&a, 0), None, "its write failed");
 }
 
 /// A RAID1 fixture with slot 1 failed, removed, and a spare rebuilding it.

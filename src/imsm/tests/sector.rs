@@ -7,6 +7,7 @@ use super::super::view::{dev as devf, disk as diskf, map as mapf, map_state, Mig
 use super::super::*;
 use super::*;
 use crate::md::SyncAction;
+use crate::metadata::roles::*;
 use crate::metadata::NewDisk;
 use crate::wire::set_le16;
 

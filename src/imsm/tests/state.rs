@@ -2,6 +2,7 @@
 //! independent volumes.
 
 use super::*;
+use crate::metadata::roles::*;
 
 #[test]
 fn dirty_then_clean_round_trip_bumps_generation() {

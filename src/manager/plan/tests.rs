@@ -112,6 +112,7 @@ fn a_failed_write_stops_that_disk_and_is_reported() {
     assert_eq!(out.to_fail(), &[1], "the other disks took it: disk 1 is to be failed");
     assert_eq!(f.got, vec![2, 1, 2], "disk 1 gets no second write");
     assert!(f.calls[1].iter().all(|w| w.disk != 1));
+    assert_eq!(&out.written[..], &[(0, true), (1, false), (2, true)], "each disk's result goes back to the format");
 }
 
 #[test]
@@ -132,6 +133,7 @@ fn a_later_phase_failure_also_counts() {
     let out = write_all(2, 2, &mut f);
     assert!(out.any_ok, "disk 1 took both writes");
     assert_eq!(out.to_fail(), &[0]);
+    assert_eq!(&out.written[..], &[(0, false), (1, true)]);
 }
 
 #[test]
@@ -143,6 +145,7 @@ fn unknown_and_unrenderable_disks_are_skipped() {
     assert_eq!(f.renders, 2, "disk 2 is not rendered");
     assert_eq!(f.calls.len(), 1);
     assert_eq!(f.calls[0].iter().map(|w| w.disk).collect::<Vec<_>>(), vec![0]);
+    assert_eq!(&out.written[..], &[(0, true)], "only disks written are reported");
 }
 
 #[test]

@@ -64,12 +64,14 @@ fn array_size_grows_only_to_a_larger_size_once() {
 #[test]
 fn release_on_stop_or_clean_exit() {
     let mut act = Actions::default();
-    assert!(!release(&act, false));
-    assert!(release(&act, true), "exiting, clean");
+    assert!(!release(&act, false, false));
+    assert!(release(&act, true, false), "exiting, clean");
+    assert!(!release(&act, true, true), "exiting, clean, spares being added: wait");
     act.dirty = true;
-    assert!(!release(&act, true), "exiting, dirty: wait");
+    assert!(!release(&act, true, false), "exiting, dirty: wait");
     act.deactivate = true;
-    assert!(release(&act, false));
+    assert!(release(&act, false, false));
+    assert!(release(&act, true, true), "stopped: released even while spares are added");
 }
 
 #[test]

@@ -17,8 +17,8 @@ fn ctx(inst: u32, disks: &[(u32, u16)]) -> ArrayCtx {
 }
 
 fn view<'a>(c: &'a ArrayCtx, leaving: &[usize]) -> ArrayView<'a> {
-    let l = (0..c.slots.len()).map(|i| leaving.contains(&i)).collect();
-    ArrayView { ctx: c, leaving: l, check_degraded: false, failed_at: None }
+    let l = (0..c.slots.len()).map(|i| if leaving.contains(&i) { Leave::InFlight } else { Leave::No }).collect();
+    ArrayView { ctx: c, leaving: l, check_degraded: false, failed_at: None, sync_idle: true, activating: false }
 }
 
 const OK: u16 = DevState::INSYNC;

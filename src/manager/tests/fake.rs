@@ -1,11 +1,12 @@
 //! Doubles for the manager core's tests.
 
-use crate::manager::failures::{self, Why};
-use crate::manager::{decide, spares, timers::Timers, ArrayView};
+use crate::manager::core::{hold_recover, Finish, Manager};
+use crate::manager::failures::Why;
+use crate::manager::spares::Hold;
+pub use crate::manager::Leave;
+use crate::manager::{decide, ArrayView};
 use crate::md::{ArrayState, DevState, SyncAction, MAX_SECTOR};
-use crate::metadata::{
-    ArrayCtx, Consistency, DevT, DiskGeom, Metadata, NewMember, OpenError, Regions, SlotInfo, MAX_SLOTS,
-};
+use crate::metadata::{self, ArrayCtx, Consistency, DevT, Handler, NewMember, OpenError, SlotInfo, MAX_SLOTS};
 use crate::monitor::{read_and_act, ArrayMon, DevInput, Inputs};
 use arrayvec::ArrayVec;
 
@@ -29,6 +30,10 @@ pub struct FakeMd {
     pub failed: Vec<DevT>,
     /// (inst, slot) -> checkpoint.
     pub checkpoints: Vec<((u32, u32), u64)>,
+    /// Members reported in sync after a recovery: (inst, slot).
+    pub in_sync: Vec<(u32, u32)>,
+    /// `set_array_state` calls: (inst, consistency).
+    pub states: Vec<(u32, Consistency)>,
     pub log: Vec<String>,
 }
 
@@ -38,17 +43,18 @@ impl FakeMd {
     }
 }
 
-impl Metadata for FakeMd {
-    fn name(&self) -> &'static str {
-        "fake"
-    }
+impl Handler for FakeMd {
     fn open_new(&mut self, _inst: u32) -> Result<(), OpenError> {
         Ok(())
     }
-    fn set_array_state(&mut self, _a: &mut ArrayCtx, c: Consistency) -> bool {
+    fn set_array_state(&mut self, a: &mut ArrayCtx, c: Consistency) -> bool {
+        self.states.push((a.inst, c));
         c != Consistency::Dirty
     }
     fn set_disk(&mut self, a: &mut ArrayCtx, slot: u32, state: DevState) {
+        if state.has(DevState::INSYNC) && !state.has(DevState::FAULTY) && !self.in_sync.contains(&(a.inst, slot)) {
+            self.in_sync.push((a.inst, slot));
+        }
         if state.has(DevState::FAULTY) {
             self.log.push(format!("fail inst {} slot {slot}", a.inst));
             if let Some(s) = a.slots.iter().find(|s| s.slot == slot) {
@@ -58,6 +64,9 @@ impl Metadata for FakeMd {
             }
         }
     }
+}
+
+impl metadata::Manager for FakeMd {
     fn add_disk(&mut self, _d: crate::metadata::NewDisk) -> bool {
         false
     }
@@ -95,28 +104,6 @@ impl Metadata for FakeMd {
     fn process_update(&mut self, _p: &[u8], _active: &[u32]) -> Result<crate::metadata::UpdateDone, &'static str> {
         Err("no updates")
     }
-    fn updates_pending(&self) -> bool {
-        false
-    }
-    fn render_len(&self) -> usize {
-        0
-    }
-    fn begin_write(&mut self) -> usize {
-        0
-    }
-    fn disk_dev(&self, _i: usize) -> Option<DevT> {
-        None
-    }
-    fn render(&self, _i: usize, _g: DiskGeom, _b: &mut [u8]) -> Regions {
-        Regions::new()
-    }
-    fn end_write(&mut self) {}
-    fn generation(&self) -> u32 {
-        0
-    }
-    fn volume_dirty(&self, _inst: u32) -> Option<bool> {
-        None
-    }
     fn disk_failed(&self, d: DevT) -> bool {
         self.failed.contains(&d)
     }
@@ -129,12 +116,15 @@ pub struct KMember {
     pub slot: Option<u32>,
     pub state: DevState,
     pub offset: u64,
+    /// `recovery_start` (sectors; `MAX_SECTOR` in sync).
+    pub recovery_start: u64,
 }
 
 /// A fake md array: what sysfs would show, changed by the rules below.
 #[derive(Clone, Debug)]
 pub struct KArray {
     pub inst: u32,
+    pub level: i32,
     pub raid_disks: u32,
     pub array_state: ArrayState,
     pub sync_action: SyncAction,
@@ -147,6 +137,8 @@ pub struct Kernel {
     pub arrays: Vec<KArray>,
     /// Removals md refuses (array, dev), once each.
     pub refuse: Vec<(usize, DevT)>,
+    /// Disks md refuses to add (a write of the add job fails), once each.
+    pub refuse_add: Vec<DevT>,
 }
 
 impl Kernel {
@@ -154,10 +146,17 @@ impl Kernel {
         let members = disks
             .iter()
             .enumerate()
-            .map(|(i, &d)| KMember { dev: d, slot: Some(i as u32), state: DevState(DevState::INSYNC), offset: 0 })
+            .map(|(i, &d)| KMember {
+                dev: d,
+                slot: Some(i as u32),
+                state: DevState(DevState::INSYNC),
+                offset: 0,
+                recovery_start: MAX_SECTOR,
+            })
             .collect();
         self.arrays.push(KArray {
             inst,
+            level: 5,
             raid_disks: disks.len() as u32,
             array_state: ArrayState::Clean,
             sync_action: SyncAction::Idle,
@@ -189,23 +188,62 @@ impl Kernel {
             _ => Err(16),
         }
     }
-    /// `new_dev`, `offset`, `slot`: a spare joins a slot (recovering).
-    pub fn add(&mut self, a: usize, n: &NewMember) {
+    /// `new_dev`, `offset`, `size`, `slot`: a spare joins a slot
+    /// (recovering); a refused one is not left in the array.
+    pub fn add(&mut self, a: usize, n: &NewMember) -> Result<(), i32> {
+        if let Some(k) = self.refuse_add.iter().position(|d| *d == n.dev) {
+            self.refuse_add.remove(k);
+            return Err(22);
+        }
         self.arrays[a].members.push(KMember {
             dev: n.dev,
             slot: Some(n.slot),
             state: DevState(0),
             offset: n.data_offset,
+            recovery_start: 0,
         });
+        Ok(())
+    }
+
+    /// A recovery runs to its end: every member is in sync, the sync
+    /// action idle.
+    pub fn finish_recovery(&mut self, a: usize) {
+        for m in self.arrays[a].members.iter_mut().filter(|m| !m.state.has(DevState::FAULTY)) {
+            m.state = DevState(DevState::INSYNC);
+        }
+        self.arrays[a].sync_action = SyncAction::Idle;
     }
 }
 
-/// Where a failed member is on its way out (as the daemon's `Removal`).
+/// A job of the fake executor (the daemon's helper thread).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    /// Index into `Sim::arrays`.
+    pub array: usize,
+    pub dev: DevT,
+    pub kind: JobKind,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Leave {
-    No,
-    Wanted,
-    InFlight,
+pub enum JobKind {
+    /// `remove` to a member's state.
+    Remove,
+    /// `new_dev`, `offset`, `size`, `slot` for a spare.
+    Add(NewMember),
+    /// `recover` to the array's sync_action.
+    Recover,
+    /// Take member `member` of a newly found array out and put it back with
+    /// `recovery_start = pos` (`array` is the kernel array's index).
+    Readd { member: usize, pos: u64 },
+}
+
+/// Where a spare activation stands (as the daemon's `Activation`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Activation {
+    None,
+    /// Picks and their results.
+    Adding(Vec<(NewMember, Option<bool>)>),
+    Recovering,
 }
 
 /// The daemon's state of one array, reduced to what the core uses.
@@ -215,17 +253,47 @@ pub struct SimArray {
     pub leave: Vec<Leave>,
     pub check_degraded: bool,
     pub failed_at: Option<u64>,
+    pub activation: Activation,
 }
 
-/// The daemon's loop over the fake kernel, through the core's decisions.
+impl SimArray {
+    /// Start monitoring kernel array `k` as it is now.
+    pub fn open(kernel: &Kernel, k: usize) -> SimArray {
+        let ka = &kernel.arrays[k];
+        let slots = ka
+            .members
+            .iter()
+            .filter_map(|m| {
+                m.slot.map(|s| SlotInfo { slot: s, dev: m.dev, recovery_start: m.recovery_start, state: m.state })
+            })
+            .collect();
+        let ctx = ArrayCtx::new(ka.inst, ka.level, 0, ka.raid_disks, EXTENT, slots);
+        let n = ctx.slots.len();
+        let mut mon = ArrayMon::new(ctx);
+        mon.prev_state = ArrayState::Clean;
+        mon.curr_state = ArrayState::Clean;
+        SimArray {
+            k,
+            mon,
+            leave: vec![Leave::No; n],
+            check_degraded: false,
+            failed_at: None,
+            activation: Activation::None,
+        }
+    }
+}
+
+/// The daemon's loop over the fake kernel, through the manager core the
+/// daemon uses ([`Manager`]): the core's duties are executed on the fake
+/// kernel, sleeping writes go to a fake executor whose jobs finish when a
+/// test says, and results go back to the core.
 pub struct Sim {
     pub kernel: Kernel,
     pub md: FakeMd,
     pub arrays: Vec<SimArray>,
-    /// Removal jobs in flight: (array, member dev).
-    pub jobs: Vec<(usize, DevT)>,
-    pub seq: u64,
-    pub timers: Timers,
+    /// Executor jobs in flight, in submission order.
+    pub jobs: Vec<Job>,
+    pub core: Manager,
     pub now: u64,
     /// Fan-out writes made: (array, dev, why).
     pub fanned: Vec<(usize, DevT, Why)>,
@@ -239,35 +307,21 @@ pub struct Sim {
     pub meta_failed: Vec<DevT>,
     /// Arrays (inst) released, in order.
     pub released: Vec<u32>,
+    /// Spare orders the core held, and why.
+    pub holds: Vec<Hold>,
+    /// Newly found arrays whose rebuilds are being resumed.
+    pub resuming: Vec<super::found::Resuming>,
 }
 
 impl Sim {
     pub fn new(kernel: Kernel, md: FakeMd) -> Sim {
-        let arrays = (0..kernel.arrays.len())
-            .map(|k| {
-                let ka = &kernel.arrays[k];
-                let slots = ka
-                    .members
-                    .iter()
-                    .filter_map(|m| {
-                        m.slot.map(|s| SlotInfo { slot: s, dev: m.dev, recovery_start: MAX_SECTOR, state: m.state })
-                    })
-                    .collect();
-                let ctx = ArrayCtx::new(ka.inst, 5, 0, ka.raid_disks, EXTENT, slots);
-                let n = ctx.slots.len();
-                let mut mon = ArrayMon::new(ctx);
-                mon.prev_state = ArrayState::Clean;
-                mon.curr_state = ArrayState::Clean;
-                SimArray { k, mon, leave: vec![Leave::No; n], check_degraded: false, failed_at: None }
-            })
-            .collect();
+        let arrays = (0..kernel.arrays.len()).map(|k| SimArray::open(&kernel, k)).collect();
         Sim {
             kernel,
             md,
             arrays,
             jobs: Vec::new(),
-            seq: 0,
-            timers: Timers::default(),
+            core: Manager::default(),
             now: 0,
             fanned: Vec::new(),
             added: Vec::new(),
@@ -275,6 +329,8 @@ impl Sim {
             exiting: false,
             meta_failed: Vec::new(),
             released: Vec::new(),
+            holds: Vec::new(),
+            resuming: Vec::new(),
         }
     }
 
@@ -308,14 +364,16 @@ impl Sim {
             for &i in &act.remove {
                 if a.leave[usize::from(i)] == Leave::No {
                     a.leave[usize::from(i)] = Leave::Wanted;
-                    if a.failed_at.is_none() {
-                        self.seq += 1;
-                        a.failed_at = Some(self.seq);
-                    }
                 }
             }
+            if a.leave.iter().any(|&l| l != Leave::No) {
+                self.core.lost_member(&mut a.failed_at);
+            }
+            if a.activation == Activation::Recovering {
+                hold_recover(&mut a.mon.ctx, false);
+            }
             a.check_degraded |= act.check_degraded;
-            if decide::release(&act, self.exiting) {
+            if decide::release(&act, self.exiting, a.activation != Activation::None) {
                 // A stopped array is cleared (the shell writes `clear`).
                 if act.next_state == Some(ArrayState::Clear) {
                     self.kernel.arrays[a.k].array_state = ArrayState::Clear;
@@ -331,84 +389,142 @@ impl Sim {
         }
     }
 
-    fn views(&self) -> Vec<ArrayView<'_>> {
-        self.arrays
+    fn views<'a>(arrays: &'a [SimArray], kernel: &Kernel) -> Vec<ArrayView<'a>> {
+        arrays
             .iter()
-            .map(|a| ArrayView {
-                ctx: &a.mon.ctx,
-                leaving: a.leave.iter().map(|&l| l != Leave::No).collect(),
-                check_degraded: a.check_degraded,
-                failed_at: a.failed_at,
+            .map(|a| {
+                let ka = &kernel.arrays[a.k];
+                ArrayView {
+                    ctx: &a.mon.ctx,
+                    leaving: a.leave.iter().copied().collect(),
+                    check_degraded: a.check_degraded,
+                    failed_at: a.failed_at,
+                    sync_idle: a.check_degraded && ka.sync_action == SyncAction::Idle,
+                    activating: a.activation != Activation::None,
+                }
             })
             .collect()
     }
 
     /// The manager's duties (as `Daemon::manager_duties`), without
-    /// completing any job.
+    /// completing any job: finished activations are recorded, then the
+    /// core's pass is executed.
     pub fn duties(&mut self) {
-        self.timers.handle_timeout(self.now);
+        self.finish_activations();
+        self.finish_resumes();
         let meta_failed = core::mem::take(&mut self.meta_failed);
-        let fails = failures::fan_out(&self.views(), &meta_failed, &self.md);
-        for f in fails {
-            let (k, d) = (self.arrays[f.array].k, self.arrays[f.array].mon.ctx.slots[f.member].dev);
-            self.kernel.fail(k, d);
-            self.fanned.push((f.array, d, f.why));
+        let views = Sim::views(&self.arrays, &self.kernel);
+        let d = self.core.duties(&views, &meta_failed, &self.md, self.exiting);
+        drop(views);
+        for f in &d.fail {
+            let (k, dv) = (self.arrays[f.array].k, self.arrays[f.array].mon.ctx.slots[f.member].dev);
+            self.kernel.fail(k, dv);
+            self.fanned.push((f.array, dv, f.why));
         }
-        for (ai, a) in self.arrays.iter_mut().enumerate() {
-            for (i, l) in a.leave.iter_mut().enumerate() {
-                if *l == Leave::Wanted {
-                    *l = Leave::InFlight;
-                    self.jobs.push((ai, a.mon.ctx.slots[i].dev));
-                }
+        for &(ai, i) in &d.remove {
+            let a = &mut self.arrays[usize::from(ai)];
+            a.leave[usize::from(i)] = Leave::InFlight;
+            let dev = a.mon.ctx.slots[usize::from(i)].dev;
+            self.jobs.push(Job { array: usize::from(ai), dev, kind: JobKind::Remove });
+        }
+        for &ai in &d.served {
+            self.arrays[ai].check_degraded = false;
+            self.arrays[ai].failed_at = None;
+        }
+        self.holds.extend(d.hold);
+        if let Some(act) = d.activate {
+            // `frozen` is the executor's first job of an activation (it
+            // runs jobs in order): done at once here.
+            let k = self.arrays[act.array].k;
+            self.kernel.arrays[k].sync_action = SyncAction::Frozen;
+            for n in &act.picks {
+                self.jobs.push(Job { array: act.array, dev: n.dev, kind: JobKind::Add(*n) });
             }
+            self.arrays[act.array].activation = Activation::Adding(act.picks.iter().map(|&n| (n, None)).collect());
         }
-        let Ok(order) = spares::order(&self.views(), self.exiting) else { return };
-        for ai in order {
+    }
+
+    /// Activations whose picks all have a result (as
+    /// `Daemon::finish_activations`).
+    fn finish_activations(&mut self) {
+        for ai in 0..self.arrays.len() {
             let a = &mut self.arrays[ai];
-            a.check_degraded = false;
-            a.failed_at = None;
-            let mut picks = ArrayVec::new();
-            self.md.choose_spares(&a.mon.ctx, &mut picks);
-            for n in &picks {
-                self.kernel.add(a.k, n);
+            let Activation::Adding(picks) = &a.activation else { continue };
+            if picks.iter().any(|p| p.1.is_none()) {
+                continue;
+            }
+            let mut added = Vec::new();
+            for (n, ok) in picks.clone() {
+                if ok != Some(true) {
+                    continue;
+                }
                 let info = SlotInfo { slot: n.slot, dev: n.dev, recovery_start: 0, state: DevState(0) };
                 let pos = a.mon.ctx.slots.iter().position(|s| s.slot > n.slot).unwrap_or(a.mon.ctx.slots.len());
                 a.mon.ctx.slots.insert(pos, info);
                 a.mon.prev_dev.insert(pos.min(a.mon.prev_dev.len()), info.state);
                 a.leave.insert(pos, Leave::No);
                 self.added.push((a.mon.ctx.inst, n.dev, n.data_offset));
+                added.push(n);
             }
-            if !picks.is_empty() {
-                self.md.record_rebuild(&a.mon.ctx, &picks, 0);
+            a.activation = Activation::None;
+            match self.core.activated(&mut self.md, &a.mon.ctx, &added, 0) {
+                Finish::Recover => {
+                    hold_recover(&mut a.mon.ctx, true);
+                    a.activation = Activation::Recovering;
+                    self.jobs.push(Job { array: ai, dev: DevT::default(), kind: JobKind::Recover });
+                }
+                Finish::Idle => self.kernel.arrays[a.k].sync_action = SyncAction::Idle,
             }
         }
     }
 
-    /// The helper thread finishes removal job `j` (of those in flight).
+    /// The executor finishes job `j` (of those in flight); the result goes
+    /// back as the daemon's `collect_done` hands it.
     pub fn finish_job(&mut self, j: usize) {
-        let (ai, d) = self.jobs.remove(j);
-        let a = &mut self.arrays[ai];
-        let i = a.mon.ctx.slots.iter().position(|s| s.dev == d).unwrap();
-        match self.kernel.remove(a.k, d) {
-            Ok(()) => {
-                a.mon.ctx.slots.remove(i);
-                a.mon.prev_dev.remove(i);
-                a.leave.remove(i);
-                a.check_degraded = true;
+        let job = self.jobs.remove(j);
+        if let JobKind::Readd { .. } = job.kind {
+            return self.readd_done(job);
+        }
+        let a = &mut self.arrays[job.array];
+        match job.kind {
+            JobKind::Remove => {
+                let i = a.mon.ctx.slots.iter().position(|s| s.dev == job.dev).unwrap();
+                let r = self.kernel.remove(a.k, job.dev);
+                self.core.removal_done(self.now, r.is_ok());
+                match r {
+                    Ok(()) => {
+                        a.mon.ctx.slots.remove(i);
+                        a.mon.prev_dev.remove(i);
+                        a.leave.remove(i);
+                        a.check_degraded = true;
+                    }
+                    Err(_) => {
+                        a.leave[i] = Leave::Wanted;
+                        self.refused += 1;
+                    }
+                }
             }
-            Err(_) => {
-                a.leave[i] = Leave::Wanted;
-                self.refused += 1;
-                self.timers.removal_refused(self.now);
+            JobKind::Add(n) => {
+                let ok = self.kernel.add(a.k, &n).is_ok();
+                if let Activation::Adding(picks) = &mut a.activation {
+                    if let Some(p) = picks.iter_mut().find(|p| p.0 == n) {
+                        p.1 = Some(ok);
+                    }
+                }
+            }
+            JobKind::Readd { .. } => {}
+            JobKind::Recover => {
+                self.kernel.arrays[a.k].sync_action = SyncAction::Recover;
+                a.activation = Activation::None;
             }
         }
     }
 
     /// Loop iterations until nothing is in flight. Each iteration the
-    /// helper may finish one job: `pick` chooses which (an index into the
-    /// jobs in flight), or none yet.
-    pub fn run(&mut self, mut pick: impl FnMut(&[(usize, DevT)]) -> Option<usize>) {
-        for _ in 0..20 {
+    /// executor may finish one job: `pick` chooses which (an index into
+    /// the jobs in flight), or none yet.
+    pub fn run(&mut self, mut pick: impl FnMut(&[Job]) -> Option<usize>) {
+        for _ in 0..40 {
             self.monitor_pass();
             self.duties();
             if self.jobs.is_empty() {

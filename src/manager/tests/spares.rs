@@ -28,7 +28,7 @@ fn shared_disk_failure_gives_the_spare_in_failure_order_whichever_removal_ends_f
         let mut both = false;
         s.run(|jobs| {
             both |= jobs.len() == 2;
-            both.then(|| jobs.iter().position(|j| j.0 == want).unwrap_or(0))
+            both.then(|| jobs.iter().position(|j| j.array == want).unwrap_or(0))
         });
         assert!(s.fanned.contains(&(1, dev(0), crate::manager::failures::Why::FailedElsewhere)));
         assert_eq!(s.extents(dev(3)), vec![(0, 0), (1, EXTENT)], "removal of {first} ended first");
@@ -45,7 +45,7 @@ fn a_refused_removal_holds_every_array_and_changes_nothing() {
     s.kernel.fail(0, dev(0));
     // r1's removal is refused once: r5's ends long before r1's.
     s.kernel.refuse.push((0, dev(0)));
-    s.run(|jobs| jobs.iter().position(|j| j.0 == 1).or(if jobs.len() == 1 { Some(0) } else { None }));
+    s.run(|jobs| jobs.iter().position(|j| j.array == 1).or(if jobs.len() == 1 { Some(0) } else { None }));
     assert!(s.kernel.refuse.is_empty(), "md refused once");
     assert_eq!(s.refused, 1);
     assert_eq!(s.extents(dev(3)), vec![(0, 0), (1, EXTENT)]);
@@ -87,9 +87,11 @@ fn ctx(inst: u32, n: u32) -> ArrayCtx {
 }
 
 fn view(c: &ArrayCtx, leaving: bool, check: bool, failed_at: Option<u64>) -> ArrayView<'_> {
-    let mut l: ArrayVec<bool, 32> = c.slots.iter().map(|_| false).collect();
-    l[0] = leaving;
-    ArrayView { ctx: c, leaving: l, check_degraded: check, failed_at }
+    let mut l: ArrayVec<Leave, 32> = c.slots.iter().map(|_| Leave::No).collect();
+    if leaving {
+        l[0] = Leave::Wanted;
+    }
+    ArrayView { ctx: c, leaving: l, check_degraded: check, failed_at, sync_idle: true, activating: false }
 }
 
 #[test]
@@ -112,4 +114,13 @@ fn any_removal_holds_all_and_exit_holds_all() {
     let views = [view(&a, false, true, Some(1))];
     assert_eq!(order(&views, true), Err(Hold::Exiting));
     assert_eq!(&order(&views, false).unwrap()[..], &[0]);
+}
+
+#[test]
+fn spares_being_added_to_one_array_hold_the_others() {
+    let (a, b) = (ctx(0, 2), ctx(1, 2));
+    let mut busy = view(&b, false, false, None);
+    busy.activating = true;
+    let views = [view(&a, false, true, Some(1)), busy];
+    assert_eq!(order(&views, false), Err(Hold::Activating(1)));
 }

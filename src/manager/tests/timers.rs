@@ -51,13 +51,15 @@ fn a_refused_removal_in_the_fake_md_arms_the_retry_and_the_retry_removes_it() {
     assert_eq!(s.jobs.len(), 1);
     s.finish_job(0);
     assert_eq!(s.refused, 1);
-    assert_eq!(s.timers.next_deadline(), Some(5000 + REMOVAL_RETRY_MS));
+    assert_eq!(s.core.next_deadline(), Some(5000 + REMOVAL_RETRY_MS));
     // The loop sleeps at most until the retry, not the watchdog period.
-    let t = s.timers.poll_timeout(5020, false, Some(6000));
+    let t = s.core.poll_timeout(5020, false, Some(6000));
     assert_eq!(t, Timeout { ms: Some(80), watchdog: false });
     s.now = 5100;
+    let t = s.core.poll_timeout(5100, false, Some(6000));
+    assert_eq!(t, Timeout { ms: Some(6000), watchdog: true }, "due: dropped, back to the watchdog");
+    assert_eq!(s.core.next_deadline(), None, "handled");
     s.duties();
-    assert_eq!(s.timers.next_deadline(), None, "handled");
     assert_eq!(s.jobs.len(), 1, "resubmitted");
     s.finish_job(0);
     assert!(s.kernel.arrays[0].members.iter().all(|m| m.dev != dev(0)));

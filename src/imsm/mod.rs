@@ -36,7 +36,7 @@ pub const MPB_MAX: usize = 16 * 1024;
 pub const IMAGE_MAX: usize = header::LEN + MAX_DISKS * view::disk::LEN + MAX_VOLUMES * DEV_MAX + BBM_MAX;
 const _: () = assert!(IMAGE_MAX <= MPB_MAX);
 
-use crate::metadata::load::{DiskInfo, DiskSource, Serial};
+use crate::metadata::load::{DiskSource, Serial};
 
 /// Why a copy of the metadata was not used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

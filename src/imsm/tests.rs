@@ -3,6 +3,7 @@
 
 use super::load::disk_record;
 use super::*;
+use crate::metadata::DiskInfo;
 use crate::metadata::SlotInfo;
 use crate::wire::set_le16;
 use view::{dev as devf, disk as diskf, map as mapf, ord_to_idx};

@@ -8,7 +8,7 @@ use super::super::*;
 use super::*;
 use crate::md::SyncAction;
 use crate::metadata::roles::*;
-use crate::metadata::NewDisk;
+use crate::metadata::{DiskInfo, NewDisk};
 use crate::wire::set_le16;
 
 const DISK_BYTES: u64 = 64 << 20;

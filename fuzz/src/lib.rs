@@ -95,13 +95,24 @@ pub fn proto(data: &[u8]) {
     use mdmon::proto::{Decoder, Request};
     let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
     let mut input = data.get(1..).unwrap_or(&[]);
-    let mut dec = Box::new(Decoder::new());
+    // A small own buffer and one large buffer lent for longer frames, as
+    // the daemon serves its clients.
+    let mut dec = Box::new(Decoder::with_loan(1024, mdmon::proto::MAX_PAYLOAD));
+    let max = dec.max_payload();
+    let mut spare = Some(Decoder::loan_buffer(mdmon::proto::MAX_PAYLOAD));
     let mut rounds = 0;
     while !input.is_empty() && rounds < 100_000 {
         rounds += 1;
+        if dec.wants_loan() {
+            if let Some(b) = spare.take() {
+                spare = dec.lend(b);
+            }
+        }
         let buf = dec.read_buf();
         if buf.is_empty() {
-            dec.reset();
+            if let Some(b) = dec.reset() {
+                spare = Some(b);
+            }
             continue;
         }
         let n = buf.len().min(step).min(input.len());
@@ -109,14 +120,16 @@ pub fn proto(data: &[u8]) {
         input = &input[n..];
         match dec.advance(n) {
             Ok(Some(Request::Update(p))) => {
-                assert!(!p.is_empty() && p.len() <= mdmon::proto::MAX_PAYLOAD);
-                dec.reset();
+                assert!(!p.is_empty() && p.len() <= max);
             }
-            Ok(Some(_)) => dec.reset(),
-            Ok(None) => {}
-            Err(_) => dec.reset(),
+            Ok(Some(_)) | Err(_) => {}
+            Ok(None) => continue,
+        }
+        if let Some(b) = dec.reset() {
+            spare = Some(b);
         }
     }
+    assert!(spare.is_some() || dec.wants_loan() || !dec.read_buf().is_empty(), "the lent buffer is lost");
     let mut out = [0u8; 64];
     let _ = mdmon::proto::encode(data.get(..50).unwrap_or(data), &mut out);
     let _ = mdmon::proto::parse_mdadm_version(data);

@@ -2,7 +2,7 @@
 # Benchmark (prints figures): write-pending round trip at several sizes,
 # memory, idle wake-ups and size, ours against Debian's C mdmon, in one VM
 # boot. Arguments (VAR=value) go to tests/vm/scenarios/bench.sh (ROUNDS,
-# IDLE_S, PARTS). Run it through /work/vmslot where VM slots are shared.
+# IDLE_S, PARTS). Run it through tests/vm/vmslot.sh where VM slots are shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/vm/setup.sh >/dev/null

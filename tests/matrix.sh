@@ -6,7 +6,7 @@
 # hours under TCG; CI runs a part of it (tests/run-all.sh).
 # usage: tests/matrix.sh [--kernels "6.1 6.12"] [--groups "foundation rebuild protocol takeover ddf badblocks sect4k faults reshape serial"]
 #        [--no-upstream]
-# Env: VMSLOT=/work/vmslot (a wrapper put before every VM command).
+# Env: VMSLOT=tests/vm/vmslot.sh (a wrapper put before every VM command).
 # Ends with "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -15,7 +15,7 @@
 #      systemd as PID 1 and udev starting mdmon@.service, through systemd's
 #      shutdown, with and without the takeover; no resync on the next boots
 # usage: tests/package-test.sh (as root; OUT=tests/vm/out by default).
-# Set VM_RUN=/work/vmslot (or another wrapper) to run the VM parts through
+# Set VM_RUN=tests/vm/vmslot.sh (or another wrapper) to run the VM parts through
 # it. Ends with "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."

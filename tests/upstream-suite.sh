@@ -14,7 +14,7 @@
 #                 so any result but "succeeded" with ours is a failure
 #   --impls LIST  mdmons to run with (default "c rs")
 #   --jobs N      VMs at once, each running a share of the tests (default 1);
-#                 VMSLOT=/work/vmslot (a wrapper command) is put before each
+#                 VMSLOT=tests/vm/vmslot.sh (a wrapper command) is put before each
 # Run as root on Debian 12 (installs what it needs).
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -11,8 +11,12 @@ count() { # NAME RC
 	if [ "$2" = 0 ]; then pass=$((pass + 1)); echo "=== $1: PASS"; else failn=$((failn + 1)); failed+=("$1"); echo "=== $1: FAIL (rc=$2)"; fi
 }
 
+# Each step's end, in seconds since the start (CI must stay under 60 min).
+stamp() { echo "=== $1 done at $SECONDS s"; }
+
 bash tests/vm/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 
+stamp setup
 echo "=== unit tests"
 cargo test --release 2>&1 | tee "$OUT/unit.log" | grep -E '^test result|FAILED|panicked'
 count unit-tests "${PIPESTATUS[0]}"
@@ -25,6 +29,7 @@ echo "=== static build"
 cargo build --release --target x86_64-unknown-linux-musl --bins --examples
 rc=$?
 count static-build $rc
+stamp "unit tests, fuzz smoke, static build"
 if [ $rc = 0 ]; then
 	bin=target/x86_64-unknown-linux-musl/release/mdmon
 	file "$bin" | grep -q 'static' && echo "static binary: $(stat -c %s "$bin") bytes"
@@ -32,11 +37,12 @@ fi
 
 # VM scenarios: one boot per group; each scenario line is counted.
 vmgroup() { # NAME GUEST_SCRIPT [ARGS...]
-	local name=$1 rc
+	local name=$1 rc t0=$SECONDS
 	shift
 	echo "=== VM group $name"
 	VM_QUIET=1 tests/vm/vm.sh -t "${VM_TIMEOUT:-1500}" "$OUT/$name" "$@"
 	rc=$?
+	echo "=== VM group $name took $((SECONDS - t0)) s"
 	# Scenario lines, and for a failure its reason and the kernel log tail.
 	grep -E '^(ok|FAIL) |: FAIL: |^  dmesg: ' "$OUT/$name/console.log" || true
 	local p f
@@ -77,6 +83,7 @@ bash tests/upstream-suite.sh --quick --out "$OUT/upstream" > "$OUT/upstream.log"
 rc=$?
 sed -n '/^upstream test/,$p' "$OUT/upstream.log"
 count upstream-quick $rc
+stamp "upstream subset"
 # Full boots from an IMSM RAID1 root (mkinitramfs with our hook). The
 # package's life cycle (install, mdadm reinstalled, purge, boots from the
 # images each step leaves, a Debian root under systemd) runs apart:
@@ -89,6 +96,8 @@ p=$(grep -cE '^ok ' "$OUT/boot.log"); f=$(grep -cE '^FAIL ' "$OUT/boot.log")
 pass=$((pass + p)); failn=$((failn + f))
 [ "$f" -gt 0 ] && failed+=(boot)
 if [ $rc != 0 ] && [ "$f" = 0 ]; then failn=$((failn + 1)); failed+=("boot(rc=$rc)"); tail -n 40 "$OUT/boot.log"; fi
+
+stamp boot
 
 grep -E '^  redone ' "$OUT/rebuild/console.log" || true
 grep -E '^  hostile ' "$OUT/protocol/console.log" || true

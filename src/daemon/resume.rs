@@ -1,13 +1,14 @@
-//! Resuming rebuilds at their checkpoints when an array is found: each
-//! rebuilding member the metadata holds a checkpoint for is taken out and
-//! put back with `recovery_start` by the helper thread (see
-//! [`crate::manager::decide::resume_plan`] for which, and why).
+//! Resuming rebuilds at their checkpoints when an array is found: the core
+//! ([`crate::manager::resume`]) says which rebuilding members are taken out
+//! and put back with `recovery_start`; the helper thread does it, and each
+//! result goes back to the core, which says what the array's tracking
+//! becomes.
 
-use super::array::Member;
+use super::array::{Array, Member};
 use super::manager::member_job;
 use super::sysfs::path;
 use super::Daemon;
-use crate::manager::decide::Resume;
+use crate::manager::resume::{self, Readded, Resume};
 use crate::metadata::{SlotInfo, MAX_SLOTS};
 use crate::sys::worker::{Done, Job, Op, Step};
 use crate::{error, info, warn};
@@ -15,39 +16,34 @@ use arrayvec::ArrayVec;
 
 impl Daemon {
     /// Before a newly found array is made writable, make the kernel resume
-    /// each rebuilding member at the checkpoint the metadata holds (mdadm
-    /// resumes only a single rebuilding member; with several it starts all
-    /// from zero). The kernel takes a new `recovery_start` only for a device
-    /// not in a slot, so the member is taken out and put back. That can
-    /// sleep in the kernel (and waits for md to delete the old dev-*
-    /// directory), so the helper thread does it; meanwhile the array waits
-    /// in `resuming`, unmonitored. Returns the array if nothing needs doing.
-    pub(super) fn start_resume(&mut self, mut a: Box<super::array::Array>) -> Option<Box<super::array::Array>> {
-        let mut buf = [0u8; crate::sys::ATTR_BUF];
-        let state = a.array_state.read(&mut buf).map(crate::md::ArrayState::parse);
-        if state != Ok(crate::md::ArrayState::Readonly) || self.resuming.is_full() {
+    /// each rebuilding member at the checkpoint the metadata holds. Taking
+    /// a member out and putting it back can sleep in the kernel (and waits
+    /// for md to delete the old dev-* directory), so the helper thread does
+    /// it; meanwhile the array waits in `resuming`, unmonitored. Returns
+    /// the array if nothing needs doing.
+    pub(super) fn start_resume(&mut self, mut a: Box<Array>) -> Option<Box<Array>> {
+        if self.resuming.is_full() {
             return Some(a);
         }
-        let mut jobs = ArrayVec::new();
-        for r in crate::manager::decide::resume_plan(&a.mon.ctx, self.md.as_ref()) {
-            let (i, pos) = match r {
-                Resume::Readd { member, pos } => (member, pos),
-                Resume::AlreadyAt { member, at, pos } => {
-                    // mdadm already started it there (it does for a single
-                    // rebuilding member).
-                    if at < crate::md::MAX_SECTOR {
-                        let (slot, kname) = (a.mon.ctx.slots[member].slot, &a.members[member].kname);
-                        info!(
-                            "{}: {}: rebuild of slot {slot} ({kname}) resumes at sector {at} (checkpoint {pos}, set by mdadm)",
-                            self.devnm, a.devnm
-                        );
-                    }
-                    continue;
-                }
-            };
+        let mut buf = [0u8; crate::sys::ATTR_BUF];
+        let state = a.array_state.read(&mut buf).map(crate::md::ArrayState::parse);
+        let readonly = state == Ok(crate::md::ArrayState::Readonly);
+        let plan = resume::plan(&a.mon.ctx, self.md.as_ref(), readonly);
+        for &(member, at, pos) in &plan.already {
+            if at < crate::md::MAX_SECTOR {
+                let (slot, kname) = (a.mon.ctx.slots[member].slot, &a.members[member].kname);
+                info!(
+                    "{}: {}: rebuild of slot {slot} ({kname}) resumes at sector {at} (checkpoint {pos}, set by mdadm)",
+                    self.devnm, a.devnm
+                );
+            }
+        }
+        let mut r = Resume::default();
+        for &(i, pos) in &plan.readd {
             let s = &a.mon.ctx.slots[i];
             let kname = &a.members[i].kname;
-            let Some(job) = readd_job(&a.devnm, kname, s, pos, self.next_token.wrapping_add(1)) else {
+            let token = self.next_token.wrapping_add(1);
+            let Some(job) = readd_job(&a.devnm, kname, s, pos, token) else {
                 warn!("{}: {}: cannot read the geometry of {kname}; its rebuild restarts", self.devnm, a.devnm);
                 continue;
             };
@@ -55,24 +51,42 @@ impl Daemon {
                 warn!("{}: {}: helper busy; the rebuild of {kname} restarts", self.devnm, a.devnm);
                 continue;
             }
-            self.next_token = self.next_token.wrapping_add(1);
-            jobs.push(Readd { member: i, token: self.next_token, pos, result: None });
+            self.next_token = token;
+            r.submitted(i, pos, token);
         }
-        if jobs.is_empty() {
+        if r.is_empty() {
             return Some(a);
         }
         a.check_degraded = false;
-        self.resuming.push(Box::new(Resuming { array: a, jobs }));
+        self.resuming.push(Box::new(Resuming { array: a, resume: r, opened: ArrayVec::new() }));
         None
     }
 
-    /// Note a finished re-add job; false if `token` is not one.
+    /// Note a finished re-add job; false if `done` is not one.
     pub(super) fn readd_done(&mut self, done: Done) -> bool {
         for r in self.resuming.iter_mut() {
-            if let Some(j) = r.jobs.iter_mut().find(|j| j.token == done.token) {
-                j.result = Some(done.result);
-                return true;
-            }
+            let Some((member, _)) = r.resume.job(done.token) else { continue };
+            let a = &r.array;
+            let (slot, kname) = (a.mon.ctx.slots[member].slot, &a.members[member].kname);
+            let why = match done.result {
+                Ok(()) => match Member::open(&a.devnm, kname) {
+                    Ok(m) => {
+                        let _ = r.opened.try_push((member, m));
+                        r.resume.done(done.token, Readded::Back);
+                        return true;
+                    }
+                    Err(_) => "opening its attributes",
+                },
+                Err((step, e)) => {
+                    warn!("{}: {}: re-adding {kname}: step {step} failed: {e}", self.devnm, a.devnm);
+                    READD_STEPS[usize::from(step).min(READD_STEPS.len() - 1)]
+                }
+            };
+            warn!("{}: {}: cannot resume slot {slot} ({kname}) at the checkpoint: {why}", self.devnm, a.devnm);
+            let dir = path(format_args!("/sys/block/{}/md/dev-{kname}", a.devnm));
+            let left = rustix::fs::stat(dir.as_str()).is_err();
+            r.resume.done(done.token, Readded::Failed { left });
+            return true;
         }
         false
     }
@@ -81,51 +95,27 @@ impl Daemon {
     pub(super) fn finish_resumes(&mut self) {
         let mut k = 0;
         while k < self.resuming.len() {
-            if self.resuming[k].jobs.iter().any(|j| j.result.is_none()) {
+            if !self.resuming[k].resume.finished() {
                 k += 1;
                 continue;
             }
-            let Resuming { mut array, jobs } = *self.resuming.remove(k);
-            let a = &mut array;
-            let mut gone: ArrayVec<usize, MAX_SLOTS> = ArrayVec::new();
-            for j in &jobs {
-                let s = a.mon.ctx.slots[j.member];
-                let kname = a.members[j.member].kname.clone();
-                let opened = match j.result {
-                    Some(Ok(())) => Member::open(&a.devnm, &kname).map_err(|_| "opening its attributes"),
-                    Some(Err((step, e))) => {
-                        warn!("{}: {}: re-adding {kname}: step {step} failed: {e}", self.devnm, a.devnm);
-                        Err(READD_STEPS[usize::from(step).min(READD_STEPS.len() - 1)])
-                    }
-                    None => Err("not done"),
-                };
-                match opened {
-                    Ok(m) => {
-                        info!(
-                            "{}: {}: rebuild of slot {} ({}) resumes at sector {} from the checkpoint",
-                            self.devnm, a.devnm, s.slot, kname, j.pos
-                        );
-                        a.members[j.member] = m;
-                        a.mon.ctx.slots[j.member].recovery_start = j.pos;
-                    }
-                    Err(why) => {
-                        warn!(
-                            "{}: {}: cannot resume slot {} ({}) at the checkpoint: {why}",
-                            self.devnm, a.devnm, s.slot, kname
-                        );
-                        let dir = path(format_args!("/sys/block/{}/md/dev-{kname}", a.devnm));
-                        if rustix::fs::stat(dir.as_str()).is_err() {
-                            // It left the array half-way: a spare (or it) is added back.
-                            gone.push(j.member);
-                        }
-                    }
+            let Resuming { mut array, resume, mut opened } = *self.resuming.remove(k);
+            let outcome = resume.finish(&mut array.mon.ctx);
+            for &(member, pos) in &outcome.resumed {
+                if let Some(j) = opened.iter().position(|(i, _)| *i == member) {
+                    array.members[member] = opened.remove(j).1;
                 }
+                let (slot, kname) = (array.mon.ctx.slots[member].slot, &array.members[member].kname);
+                info!(
+                    "{}: {}: rebuild of slot {slot} ({kname}) resumes at sector {pos} from the checkpoint",
+                    self.devnm, array.devnm
+                );
             }
-            gone.sort_unstable_by(|x, y| y.cmp(x));
-            for i in gone {
+            // Those that left the array half-way: their slots ask for a spare.
+            for &i in &outcome.gone {
                 array.drop_member(i);
-                array.check_degraded = true;
             }
+            array.check_degraded |= outcome.check_degraded();
             info!("{}: monitoring {} (volume {})", self.devnm, array.devnm, array.mon.ctx.inst);
             array.prime_bad_blocks(self.md.as_mut(), None, &mut self.bb);
             self.new_arrays = true;
@@ -140,16 +130,11 @@ impl Daemon {
 
 /// An array whose rebuilding members are being put back at their checkpoint.
 pub(super) struct Resuming {
-    pub array: Box<super::array::Array>,
-    jobs: ArrayVec<Readd, MAX_SLOTS>,
-}
-
-struct Readd {
-    /// Index in `array.members`.
-    member: usize,
-    token: u32,
-    pos: u64,
-    result: Option<Result<(), (u8, rustix::io::Errno)>>,
+    pub array: Box<Array>,
+    /// The core's account of the re-adds.
+    resume: Resume,
+    /// Members put back, their attributes opened anew (member index).
+    opened: ArrayVec<(usize, Member), MAX_SLOTS>,
 }
 
 /// What each step of a re-add job does (for messages).

@@ -1,35 +1,7 @@
-//! Small manager decisions: where rebuilds resume, what a level change
-//! means, when to grow `array_size`, when an array is released.
+//! Small manager decisions: what a level change means, when to grow
+//! `array_size`, when an array is released.
 
-use crate::metadata::{self, ArrayCtx, MAX_SLOTS};
 use crate::monitor::Actions;
-
-/// What to do for one rebuilding member of a newly found array.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resume {
-    /// Take it out and put it back with `recovery_start = pos` (the
-    /// checkpoint the metadata holds).
-    Readd { member: usize, pos: u64 },
-    /// md already resumes it at or past the checkpoint (mdadm set it, as
-    /// it does for a single rebuilding member): nothing to do.
-    AlreadyAt { member: usize, at: u64, pos: u64 },
-}
-
-/// The resume decision for every member of `ctx` the metadata holds a
-/// checkpoint for (mdadm resumes only a single rebuilding member; with
-/// several it starts all from zero).
-pub fn resume_plan(ctx: &ArrayCtx, md: &dyn metadata::Manager) -> arrayvec::ArrayVec<Resume, MAX_SLOTS> {
-    let mut out = arrayvec::ArrayVec::new();
-    for (i, s) in ctx.slots.iter().enumerate() {
-        let Some(pos) = md.resume_position(ctx, s.slot) else { continue };
-        if s.recovery_start >= pos {
-            out.push(Resume::AlreadyAt { member: i, at: s.recovery_start, pos });
-        } else {
-            out.push(Resume::Readd { member: i, pos });
-        }
-    }
-    out
-}
 
 /// What a level in /proc/mdstat means for a monitored array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,8 +8,9 @@
 //! - [`spares`]: which degraded array gets spares, in what order, and when
 //!   activation is held.
 //! - [`failures`]: a failed disk is failed in every array that uses it.
-//! - [`decide`]: rebuild resume points, level changes, `array_size`
-//!   growth, release on SIGTERM.
+//! - [`resume`]: rebuilds resumed at their checkpoints when an array is
+//!   found (which members are re-added, what their results mean).
+//! - [`decide`]: level changes, `array_size` growth, release on SIGTERM.
 //! - [`timers`]: the manager's deadlines (the removal retry) and the poll
 //!   timeout.
 //! - [`core`]: the manager's pass, made of the above: views in, what to
@@ -19,6 +20,7 @@ pub mod core;
 pub mod decide;
 pub mod failures;
 pub mod plan;
+pub mod resume;
 pub mod spares;
 pub mod timers;
 

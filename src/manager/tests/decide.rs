@@ -1,45 +1,8 @@
-//! Resume points, level changes, array_size growth, release.
+//! Level changes, array_size growth, release.
 
 use super::fake::*;
 use crate::manager::decide::*;
-use crate::md::{DevState, MAX_SECTOR};
-use crate::metadata::{ArrayCtx, SlotInfo};
 use crate::monitor::Actions;
-
-fn ctx(recovery: &[u64]) -> ArrayCtx {
-    let slots = recovery.iter().enumerate().map(|(i, &r)| SlotInfo {
-        slot: i as u32,
-        dev: dev(i as u32),
-        recovery_start: r,
-        state: DevState(0),
-    });
-    ArrayCtx::new(0, 10, 0x102, recovery.len() as u32, EXTENT, slots.collect())
-}
-
-#[test]
-fn several_rebuilding_members_each_resume_at_their_checkpoint() {
-    // RAID10 with two members rebuilding (mdadm starts both at 0), one in sync.
-    let c = ctx(&[MAX_SECTOR, 0, 0, MAX_SECTOR]);
-    let md = FakeMd { checkpoints: vec![((0, 1), 4096), ((0, 2), 8192)], ..FakeMd::default() };
-    assert_eq!(
-        &resume_plan(&c, &md)[..],
-        &[Resume::Readd { member: 1, pos: 4096 }, Resume::Readd { member: 2, pos: 8192 }]
-    );
-}
-
-#[test]
-fn a_member_md_already_resumes_is_left_alone() {
-    // mdadm set recovery_start for a single rebuilding member.
-    let c = ctx(&[MAX_SECTOR, 4096]);
-    let md = FakeMd { checkpoints: vec![((0, 1), 4096)], ..FakeMd::default() };
-    assert_eq!(&resume_plan(&c, &md)[..], &[Resume::AlreadyAt { member: 1, at: 4096, pos: 4096 }]);
-}
-
-#[test]
-fn no_checkpoint_no_resume() {
-    let c = ctx(&[0, 0]);
-    assert!(resume_plan(&c, &FakeMd::default()).is_empty());
-}
 
 #[test]
 fn level_changes() {

@@ -3,15 +3,16 @@
 //! once, through the executor), and level changes.
 
 use super::fake::*;
-use crate::manager::decide::{level_change, resume_plan, LevelChange, Resume};
-use crate::md::{DevState, MAX_SECTOR};
+use crate::manager::decide::{level_change, LevelChange};
+use crate::manager::resume::{plan, Readded, Resume};
+use crate::md::{ArrayState, DevState, MAX_SECTOR};
 use crate::metadata::{Consistency, DevT, Handler};
 
 /// A newly found array waiting for its re-add jobs (as the daemon's
-/// `Resuming`): (member, position, result).
+/// `Resuming`), the core's account of them.
 pub struct Resuming {
     pub array: SimArray,
-    pub jobs: Vec<(usize, u64, Option<bool>)>,
+    pub resume: Resume,
 }
 
 impl Kernel {
@@ -26,62 +27,57 @@ impl Kernel {
 impl Sim {
     /// Kernel array `k` appears in /proc/mdstat (as `Daemon::manage` then
     /// `start_resume`): monitored at once, or once its rebuilding members
-    /// are back at their checkpoints.
+    /// are back at their checkpoints. The fake's job token for a re-add is
+    /// the member's index.
     pub fn found(&mut self, k: usize) {
         let a = SimArray::open(&self.kernel, k);
-        let mut jobs = Vec::new();
-        for r in resume_plan(&a.mon.ctx, &self.md) {
-            if let Resume::Readd { member, pos } = r {
-                let dev = a.mon.ctx.slots[member].dev;
-                self.jobs.push(Job { array: k, dev, kind: JobKind::Readd { member, pos } });
-                jobs.push((member, pos, None));
-            }
+        let mut r = Resume::default();
+        let readonly = self.kernel.arrays[k].array_state == ArrayState::Readonly;
+        for &(member, pos) in &plan(&a.mon.ctx, &self.md, readonly).readd {
+            let dev = a.mon.ctx.slots[member].dev;
+            self.jobs.push(Job { array: k, dev, kind: JobKind::Readd { member, pos } });
+            r.submitted(member, pos, member as u32);
         }
-        if jobs.is_empty() {
+        if r.is_empty() {
             self.arrays.push(a);
         } else {
-            self.resuming.push(Resuming { array: a, jobs });
+            self.resuming.push(Resuming { array: a, resume: r });
         }
     }
 
-    /// A re-add job ended (as `Daemon::readd_done`).
+    /// A re-add job ended (as `Daemon::readd_done`): the kernel's result,
+    /// and whether the device is still in the array, go to the core.
     pub fn readd_done(&mut self, job: Job) {
         let JobKind::Readd { member, pos } = job.kind else { return };
-        let ok = self.kernel.readd(job.array, job.dev, pos).is_ok();
-        for r in self.resuming.iter_mut().filter(|r| r.array.k == job.array) {
-            if let Some(j) = r.jobs.iter_mut().find(|j| j.0 == member && j.2.is_none()) {
-                j.2 = Some(ok);
+        let result = match self.kernel.readd(job.array, job.dev, pos) {
+            Ok(()) => Readded::Back,
+            Err(_) => {
+                let left = self.kernel.arrays[job.array].members.iter().all(|m| m.dev != job.dev);
+                Readded::Failed { left }
             }
+        };
+        for r in self.resuming.iter_mut().filter(|r| r.array.k == job.array) {
+            r.resume.done(member as u32, result);
         }
     }
 
     /// Arrays whose re-adds all ended are monitored (as
-    /// `Daemon::finish_resumes`), resumed members at their checkpoints.
+    /// `Daemon::finish_resumes`), with what the core made of the results.
     pub fn finish_resumes(&mut self) {
         let mut i = 0;
         while i < self.resuming.len() {
-            if self.resuming[i].jobs.iter().any(|j| j.2.is_none()) {
+            if !self.resuming[i].resume.finished() {
                 i += 1;
                 continue;
             }
-            let Resuming { mut array, jobs } = self.resuming.remove(i);
-            let mut gone = Vec::new();
-            for (m, pos, ok) in jobs {
-                let dev = array.mon.ctx.slots[m].dev;
-                if ok == Some(true) {
-                    array.mon.ctx.slots[m].recovery_start = pos;
-                } else if self.kernel.arrays[array.k].members.iter().all(|km| km.dev != dev) {
-                    // It left the array half-way: a spare (or it) is added back.
-                    gone.push(m);
-                }
-            }
-            gone.sort_unstable_by(|x, y| y.cmp(x));
-            for m in gone {
+            let Resuming { mut array, resume } = self.resuming.remove(i);
+            let o = resume.finish(&mut array.mon.ctx);
+            for &m in &o.gone {
                 array.mon.ctx.slots.remove(m);
                 array.mon.prev_dev.remove(m);
                 array.leave.remove(m);
-                array.check_degraded = true;
             }
+            array.check_degraded |= o.check_degraded();
             self.arrays.push(array);
         }
     }
@@ -112,6 +108,8 @@ fn raid10_two_rebuilding() -> Sim {
     let mut k = Kernel::default();
     k.array(0, &[dev(0), dev(1), dev(2), dev(3)]);
     k.arrays[0].level = 10;
+    // mdadm starts a member array of a container read-only.
+    k.arrays[0].array_state = ArrayState::Readonly;
     for m in &mut k.arrays[0].members[1..3] {
         m.state = DevState(0);
         m.recovery_start = 0;
@@ -172,4 +170,17 @@ fn raid0_is_recorded_clean_and_dropped_another_level_is_monitored_afresh() {
     s.mdstat_level(1, "raid6");
     assert_eq!(s.arrays.len(), 1);
     assert_eq!((s.arrays[0].mon.ctx.inst, s.arrays[0].mon.ctx.level), (1, 6), "monitored afresh at its new level");
+}
+
+#[test]
+fn an_array_found_writable_is_monitored_at_once_its_rebuilds_left_to_md() {
+    // Found after md made it writable (mdmon restarted): re-adding now
+    // would restart a rebuild md is running.
+    let mut s = raid10_two_rebuilding();
+    s.kernel.arrays[0].array_state = ArrayState::Active;
+    s.found(0);
+    assert!(s.jobs.is_empty(), "no re-add");
+    assert_eq!(s.arrays.len(), 1);
+    let at: Vec<_> = s.arrays[0].mon.ctx.slots.iter().map(|m| m.recovery_start).collect();
+    assert_eq!(at, vec![MAX_SECTOR, 0, 0, MAX_SECTOR]);
 }

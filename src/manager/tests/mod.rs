@@ -11,5 +11,6 @@ mod decide;
 mod failures;
 mod fake;
 mod found;
+mod resume;
 mod spares;
 mod timers;

@@ -12,6 +12,7 @@ use crate::wire::{be32, set_be32};
 pub mod conf;
 pub mod controller;
 pub mod disk_data;
+pub mod entry;
 pub mod header;
 pub mod phys;
 pub mod spare;

@@ -1,6 +1,6 @@
 //! `phys_disk_entry`: one entry of the physical disk table.
 
-use super::{is_all_ff, table::ENTRY, GUID_LEN};
+use super::entry::{Entry, Phys};
 use crate::wire::{be16, be32, be64, set_be16, set_be32, set_be64};
 use core::ops::Range;
 
@@ -13,29 +13,9 @@ pub const PATH: Range<usize> = 0x28..0x3A;
 pub const PAD: Range<usize> = 0x3A..0x40;
 
 /// A view of a physical disk entry.
-pub struct PhysEntry<T> {
-    buf: T,
-}
+pub type PhysEntry<T> = Entry<T, Phys>;
 
-impl<T: AsRef<[u8]>> PhysEntry<T> {
-    /// A view, or `None` if `buf` is shorter than an entry.
-    pub fn new_checked(buf: T) -> Option<PhysEntry<T>> {
-        (buf.as_ref().len() >= ENTRY).then_some(PhysEntry { buf })
-    }
-    fn b(&self) -> &[u8] {
-        self.buf.as_ref()
-    }
-    /// The entry's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.b()[..ENTRY]
-    }
-    pub fn guid(&self) -> &[u8] {
-        &self.b()[..GUID_LEN]
-    }
-    /// A disk is recorded here (the GUID is not all-ones).
-    pub fn in_use(&self) -> bool {
-        !is_all_ff(self.guid())
-    }
+impl<T: AsRef<[u8]>> Entry<T, Phys> {
     pub fn refnum(&self) -> u32 {
         be32(self.b(), REFNUM)
     }
@@ -53,17 +33,7 @@ impl<T: AsRef<[u8]>> PhysEntry<T> {
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> PhysEntry<T> {
-    fn m(&mut self) -> &mut [u8] {
-        self.buf.as_mut()
-    }
-    pub fn set_guid(&mut self, guid: &[u8; GUID_LEN]) {
-        self.m()[..GUID_LEN].copy_from_slice(guid);
-    }
-    /// Mark the entry unused (an all-ones GUID).
-    pub fn clear_guid(&mut self) {
-        self.m()[..GUID_LEN].fill(0xFF);
-    }
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Entry<T, Phys> {
     pub fn set_refnum(&mut self, v: u32) {
         set_be32(self.m(), REFNUM, v);
     }

@@ -1,6 +1,6 @@
 //! `virtual_entry`: one entry of the virtual disk table.
 
-use super::{is_all_ff, table::ENTRY, GUID_LEN};
+use super::entry::{Entry, Virt};
 use core::ops::Range;
 
 pub const STATE: usize = 0x20;
@@ -8,29 +8,9 @@ pub const INIT_STATE: usize = 0x21;
 pub const NAME: Range<usize> = 0x30..0x40;
 
 /// A view of a virtual disk entry.
-pub struct VirtEntry<T> {
-    buf: T,
-}
+pub type VirtEntry<T> = Entry<T, Virt>;
 
-impl<T: AsRef<[u8]>> VirtEntry<T> {
-    /// A view, or `None` if `buf` is shorter than an entry.
-    pub fn new_checked(buf: T) -> Option<VirtEntry<T>> {
-        (buf.as_ref().len() >= ENTRY).then_some(VirtEntry { buf })
-    }
-    fn b(&self) -> &[u8] {
-        self.buf.as_ref()
-    }
-    /// The entry's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.b()[..ENTRY]
-    }
-    pub fn guid(&self) -> &[u8] {
-        &self.b()[..GUID_LEN]
-    }
-    /// A VD is recorded here (the GUID is not all-ones).
-    pub fn in_use(&self) -> bool {
-        !is_all_ff(self.guid())
-    }
+impl<T: AsRef<[u8]>> Entry<T, Virt> {
     /// `state`: the VD state in the low bits, and flags.
     pub fn state(&self) -> u8 {
         self.b()[STATE]
@@ -41,15 +21,11 @@ impl<T: AsRef<[u8]>> VirtEntry<T> {
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> VirtEntry<T> {
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Entry<T, Virt> {
     pub fn set_state(&mut self, v: u8) {
-        self.buf.as_mut()[STATE] = v;
+        self.m()[STATE] = v;
     }
     pub fn set_init_state(&mut self, v: u8) {
-        self.buf.as_mut()[INIT_STATE] = v;
-    }
-    /// Mark the entry unused (an all-ones GUID).
-    pub fn clear_guid(&mut self) {
-        self.buf.as_mut()[..GUID_LEN].fill(0xFF);
+        self.m()[INIT_STATE] = v;
     }
 }

@@ -61,16 +61,23 @@ sc_raid0_unmonitored() { # CTR VOL DISK0
 sc_initial_resync() { # LEVEL NDISKS
 	local level=$1 n=$2 disks vol ctr
 	disks=$(mkdisks "$n" 64)
-	echo 1500 > /proc/sys/dev/raid/speed_limit_max
+	# Slow enough (16 MiB at 600 KiB/s: about 27 s) that a guest starved
+	# by a loaded host still sees the resync running.
+	echo 600 > /proc/sys/dev/raid/speed_limit_max
 	vol=$(IMSM_ASSUME_CLEAN=0 imsm_create vol0 "$level" "$n" $disks)
 	ctr=$(md_name /dev/md/imsm0)
 	local d0=$(echo "$disks" | head -n1)
 	check_mdmon "$ctr"
 	wait_for "/sys/block/$vol/md/sync_action" resync 20 || fail "resync did not start"
-	sleep 4
-	local ck
-	ck=$(examine_field "$d0" Checkpoint)
-	ck=${ck%% *}
+	# A checkpoint is recorded while the resync runs.
+	local ck i
+	for i in $(seq 60); do
+		ck=$(examine_field "$d0" Checkpoint)
+		ck=${ck%% *}
+		[ -n "$ck" ] && [ "$ck" -gt 0 ] && break
+		[ "$(cat "/sys/block/$vol/md/sync_action")" = resync ] || break
+		sleep 0.5
+	done
 	log "mid-resync: $(mdadm --examine "$d0" | grep -E 'Migrate State|Checkpoint|Map State' | tr -s ' ' | tr '\n' ';')"
 	[ -n "$ck" ] && [ "$ck" -gt 0 ] || fail "no checkpoint recorded mid-resync (got '$ck')"
 	echo 200000 > /proc/sys/dev/raid/speed_limit_max

@@ -9,14 +9,16 @@
 //! that code into the section `.text.mdmon_cold`; after locking, the
 //! daemon unlocks the whole pages of these sections, found in its own
 //! section headers (`/proc/self/exe`). A binary linked without the script
-//! still has its unwind tables unlocked.
+//! still has its unwind tables unlocked. So are the relocations
+//! (`.rela.dyn`), which the static-PIE start-up code applies once, before
+//! `main`.
 
 use arrayvec::ArrayVec;
 use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags};
 
 /// The sections left unlocked.
-pub const COLD: [&[u8]; 4] = [b".text.mdmon_cold", b".eh_frame_hdr", b".eh_frame", b".gcc_except_table"];
+pub const COLD: [&[u8]; 5] = [b".text.mdmon_cold", b".eh_frame_hdr", b".eh_frame", b".gcc_except_table", b".rela.dyn"];
 
 const PAGE: u64 = 4096;
 /// An ELF64 file header's and section header's sizes.
@@ -30,7 +32,7 @@ const MAX_NAMES: usize = 1024;
 const SHF_ALLOC: u64 = 2;
 
 /// Address ranges (link-time addresses, whole pages) to unlock.
-pub type Ranges = ArrayVec<(u64, u64), 4>;
+pub type Ranges = ArrayVec<(u64, u64), 8>;
 
 fn le<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
     b.get(at..at.checked_add(N)?)?.try_into().ok()
@@ -147,7 +149,7 @@ fn read_sections(fd: &OwnedFd) -> Option<(Header, Ranges)> {
 
 /// The cold pages of the running binary, as addresses in memory (read
 /// before locking; empty when they cannot be found).
-pub fn find() -> ArrayVec<(usize, usize), 4> {
+pub fn find() -> ArrayVec<(usize, usize), 8> {
     let mut out = ArrayVec::new();
     let Ok(fd) = rustix::fs::open("/proc/self/exe", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
         return out;

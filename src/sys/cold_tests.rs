@@ -16,8 +16,9 @@ fn shdrs(secs: &[(u32, u64, u64, u64)]) -> Vec<u8> {
     b
 }
 
-/// Names table: "\0.text\0.text.mdmon_cold\0.rodata\0.eh_frame_hdr\0.eh_frame\0.gcc_except_table\0.data\0"
-const NAMES: &[u8] = b"\0.text\0.text.mdmon_cold\0.rodata\0.eh_frame_hdr\0.eh_frame\0.gcc_except_table\0.data\0";
+/// The names table of the tests' sections.
+const NAMES: &[u8] =
+    b"\0.text\0.text.mdmon_cold\0.rodata\0.eh_frame_hdr\0.eh_frame\0.gcc_except_table\0.data\0.rela.dyn\0.dynstr\0";
 const TEXT: u32 = 1;
 const COLD_TEXT: u32 = 7;
 const RODATA: u32 = 24;
@@ -25,6 +26,8 @@ const EH_HDR: u32 = 32;
 const EH: u32 = 46;
 const EXCEPT: u32 = 56;
 const DATA: u32 = 74;
+const RELA: u32 = 80;
+const DYNSTR: u32 = 90;
 const A: u64 = SHF_ALLOC;
 
 #[test]
@@ -34,6 +37,8 @@ fn names_table_offsets() {
     assert_eq!(name_at(NAMES, EH_HDR), b".eh_frame_hdr");
     assert_eq!(name_at(NAMES, EXCEPT), b".gcc_except_table");
     assert_eq!(name_at(NAMES, DATA), b".data");
+    assert_eq!(name_at(NAMES, RELA), b".rela.dyn");
+    assert_eq!(name_at(NAMES, DYNSTR), b".dynstr");
     assert_eq!(name_at(NAMES, 500), b"", "past the table");
 }
 
@@ -43,6 +48,8 @@ fn whole_pages_of_cold_runs() {
     // end of the read-only data.
     let s = shdrs(&[
         (0, 0, 0, 0),
+        (DYNSTR, A, 0x2d0, 0x1),
+        (RELA, A, 0x2d8, 0x63d8),
         (TEXT, A, 0x7040, 0x52c6b),
         (COLD_TEXT, A, 0x5a000, 0x3650e),
         (RODATA, A, 0x91000, 0xee04),
@@ -52,7 +59,7 @@ fn whole_pages_of_cold_runs() {
         (DATA, A, 0xae028, 0x5000),
     ]);
     let r = cold_ranges(&s, NAMES);
-    assert_eq!(&r[..], &[(0x5a000, 0x90000), (0xa0000, 0xad000)]);
+    assert_eq!(&r[..], &[(0x1000, 0x6000), (0x5a000, 0x90000), (0xa0000, 0xad000)]);
 }
 
 #[test]

@@ -62,6 +62,14 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=Cargo.toml");
+    // The daemon's cold code in its own pages, left out of its memory lock
+    // (src/sys/cold.rs). GNU ld and lld both take the script.
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        let script =
+            PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into())).join("link/cold.ld");
+        println!("cargo:rerun-if-changed=link/cold.ld");
+        println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
+    }
     let pkg = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
     let version = match describe(&manifest) {

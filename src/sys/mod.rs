@@ -3,6 +3,7 @@
 //! decisions live in the sans-I/O modules.
 
 pub mod aio;
+pub mod cold;
 pub mod log;
 pub mod notify;
 pub mod signal;

@@ -116,7 +116,11 @@ pub fn wait_child(pid: i32) -> i32 {
     }
 }
 
-/// Lock all current and future memory (errors are reported, not fatal).
-pub fn lock_memory() -> Result<(), Errno> {
-    rustix::mm::mlockall(rustix::mm::MlockAllFlags::CURRENT | rustix::mm::MlockAllFlags::FUTURE)
+/// Lock all current and future memory but the binary's cold pages (see
+/// [`super::cold`]); the bytes left unlocked (errors are reported, not
+/// fatal).
+pub fn lock_memory() -> Result<usize, Errno> {
+    let cold = super::cold::find();
+    rustix::mm::mlockall(rustix::mm::MlockAllFlags::CURRENT | rustix::mm::MlockAllFlags::FUTURE)?;
+    Ok(super::cold::unlock(&cold))
 }

@@ -24,11 +24,13 @@ sc_write_dirty_clean() { # LEVEL NDISKS
 	check_mdmon "$ctr"
 	# A new volume starts read-auto (or clean); the first write makes it active.
 	wait_for "/sys/block/$vol/md/array_state" '@(clean|read-auto)' 30 || fail "array not idle"
-	echo 3 > "/sys/block/$vol/md/safe_mode_delay"
+	# Long enough that a guest starved by a loaded host (a 64 KiB dd was
+	# seen taking 4 s) still looks while the array is active.
+	echo 10 > "/sys/block/$vol/md/safe_mode_delay"
 	run dd if=/dev/urandom of="/dev/$vol" bs=4k count=16 oflag=direct status=none
 	check_attr "$vol" array_state active
 	check_eq "$(dirty_state "$d0")" dirty "metadata dirty while active"
-	wait_for "/sys/block/$vol/md/array_state" clean 20 || fail "array did not go clean"
+	wait_for "/sys/block/$vol/md/array_state" clean 40 || fail "array did not go clean"
 	sleep 0.5
 	local d
 	for d in $disks; do

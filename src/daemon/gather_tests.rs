@@ -106,7 +106,7 @@ fn a_shared_stretch_spanning_parts_is_gathered_from_each_part_in_place() {
     }));
     assert_eq!(got.len(), 3, "the 0xFF tail, then the two parts the stretch touches");
     assert_eq!(got[0], &[0xFF; 256][..]);
-    assert!(std::ptr::eq(got[1], &parts[1].as_slice()[..]), "the second part whole, in place");
+    assert!(std::ptr::eq(got[1], parts[1].as_slice()), "the second part whole, in place");
     assert!(std::ptr::eq(got[2], &parts[2].as_slice()[..4 * 512]), "the third part's start, in place");
     // A stretch past the parts' end is refused.
     sp.layouts[0][1].len = 9 * 512;

@@ -31,7 +31,10 @@ fn assert_split_matches_whole(ddf: &mut Ddf, what: &str) {
     let mut shared = Vec::new();
     let mut k = 0;
     while let Some(p) = Writer::shared_part(ddf, k) {
-        assert!(p.len() % SECTOR == 0 && p.as_ptr() as usize % SECTOR == 0, "{what}: shared part {k}");
+        assert!(
+            p.len().is_multiple_of(SECTOR) && (p.as_ptr() as usize).is_multiple_of(SECTOR),
+            "{what}: shared part {k}"
+        );
         shared.extend_from_slice(p);
         k += 1;
     }

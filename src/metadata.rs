@@ -154,8 +154,8 @@ pub type Regions = ArrayVec<Region, 5>;
 pub enum Src {
     /// The disk's own render buffer, from this byte.
     Own(u32),
-    /// The buffer shared by every disk of the write
-    /// ([`Metadata::render_shared`]), from this byte.
+    /// The parts every disk of the write shares ([`Writer::shared_part`],
+    /// laid end to end), from this byte.
     Shared(u32),
     /// Bytes of 0xFF (the shell writes them from one buffer of its own).
     Fill,
@@ -315,15 +315,24 @@ pub trait Writer {
         self.render_len()
     }
 
-    /// Bytes of the buffer shared by every disk of a write (0: none).
+    /// Bytes every disk of a write shares (0: none; the format renders
+    /// whole images).
     fn shared_len(&self) -> usize {
         0
     }
 
-    /// Render the bytes every disk of the current write shares into `buf`
-    /// ([`Writer::shared_len`] long, sector aligned); once per write,
-    /// after [`Writer::begin_write`].
-    fn render_shared(&self, _buf: &mut [u8]) {}
+    /// Make the parts every disk of the current write shares ready to be
+    /// written as they are (sealed); once per write, after
+    /// [`Writer::begin_write`]. The model must not change until the write
+    /// has completed.
+    fn seal_shared(&mut self) {}
+
+    /// Shared part `k`, written straight from the model: sector aligned
+    /// and whole sectors long. `Src::Shared` offsets count the parts laid
+    /// end to end.
+    fn shared_part(&self, _k: usize) -> Option<&[u8]> {
+        None
+    }
 
     /// Render disk `i` split: its own bytes into `buf` ([`Writer::own_len`]
     /// long, sector aligned) and, in `layout`, where each stretch of its

@@ -1,7 +1,9 @@
 //! Gathering the bytes of metadata writes: a format that renders split
-//! (DDF) leaves most of each disk's image in a buffer every disk shares
-//! and in 0xFF; a write then gathers its bytes from the disk's own render
-//! buffer, the shared buffer and one 0xFF buffer (vectored AIO writes).
+//! (DDF) leaves most of each disk's image in parts every disk shares (the
+//! model's own buffers, sealed in place) and in 0xFF; a write then gathers
+//! its bytes from the disk's own render buffer, the shared parts and one
+//! 0xFF buffer (vectored AIO writes, which complete before the model can
+//! change again).
 
 use super::Disk;
 use crate::manager::plan::PlannedWrite;
@@ -19,32 +21,56 @@ const FILL_BUF: usize = 4096;
 /// sections as mdadm lays them out need about 60 (most of them the 0xFF
 /// buffer again), so two disks go in one submission.
 const IOV_POOL: usize = 256;
+/// Shared parts a format may have (DDF: controller, physical and virtual
+/// disk tables).
+pub(super) const MAX_SHARED: usize = 4;
+
+/// The shared parts of the current write, from the model.
+pub(super) type SharedParts<'a> = ArrayVec<&'a [u8], MAX_SHARED>;
 
 /// The buffers of a split render (see `Daemon::split`).
 pub(super) struct Split {
-    /// The bytes every disk of the write shares.
-    pub(super) shared: AlignedBuf,
     fill: AlignedBuf,
     /// Where each render buffer's image comes from.
     pub(super) layouts: [Layout; super::WRITE_BUFS],
 }
 
 impl Split {
-    pub(super) fn new(shared_len: usize) -> Split {
+    pub(super) fn new() -> Split {
         let mut fill = AlignedBuf::new(FILL_BUF);
         fill.as_mut_slice().fill(0xFF);
-        Split { shared: AlignedBuf::new(shared_len.div_ceil(4096) * 4096), fill, layouts: Default::default() }
+        Split { fill, layouts: Default::default() }
     }
+}
+
+/// Hand `out` bytes `lo..hi` of the shared parts laid end to end, one
+/// buffer per part the range touches; false when the parts end first.
+fn shared_pieces<'a>(parts: &[&'a [u8]], lo: usize, hi: usize, out: &mut impl FnMut(&'a [u8]) -> bool) -> bool {
+    let mut base = 0usize;
+    let mut pos = lo;
+    for &p in parts {
+        let Some(end) = base.checked_add(p.len()) else { return false };
+        if pos < hi && pos >= base && pos < end {
+            let stop = hi.min(end);
+            if !out(&p[pos - base..stop - base]) {
+                return false;
+            }
+            pos = stop;
+        }
+        base = end;
+    }
+    pos >= hi
 }
 
 /// Append to `out` the buffers holding bytes `r.start..r.start + r.len` of
 /// an image: `own` (the render buffer) itself, or as `layout` splits it
-/// over `own`, the shared buffer and 0xFF. False when the layout does not
+/// over `own`, the `shared` parts and 0xFF. False when the layout does not
 /// cover the range or a piece lies outside its buffer (nothing is written
 /// then).
 pub(super) fn gather<'a>(
     own: &'a [u8],
     split: Option<(&'a Split, &'a Layout)>,
+    shared: &[&'a [u8]],
     r: &Region,
     out: &mut impl FnMut(&'a [u8]) -> bool,
 ) -> bool {
@@ -62,7 +88,12 @@ pub(super) fn gather<'a>(
         let (a, b) = (start.max(lo) - lo, end.min(hi) - lo);
         let piece = match e.src {
             Src::Own(o) => own.get(o as usize + a..o as usize + b),
-            Src::Shared(o) => sp.shared.as_slice().get(o as usize + a..o as usize + b),
+            Src::Shared(o) => {
+                if !shared_pieces(shared, o as usize + a, o as usize + b, out) {
+                    return false;
+                }
+                continue;
+            }
             Src::Fill => {
                 let mut left = b - a;
                 while left > 0 {
@@ -91,6 +122,7 @@ pub(super) fn submit(
     disks: &[Disk],
     wbufs: &[AlignedBuf],
     split: Option<&Split>,
+    shared: &[&[u8]],
     planned: &[PlannedWrite],
     results: &mut [Result<(), Errno>],
 ) {
@@ -108,7 +140,7 @@ pub(super) fn submit(
             let mut offset = w.region.offset;
             let mut seen = 0;
             let mut full = false;
-            let ok = gather(wbufs[w.buf].as_slice(), layout, &w.region, &mut |b| {
+            let ok = gather(wbufs[w.buf].as_slice(), layout, shared, &w.region, &mut |b| {
                 seen += 1;
                 if seen <= skip {
                     offset += b.len() as u64;

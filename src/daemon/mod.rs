@@ -76,9 +76,10 @@ pub struct Daemon {
     /// Metadata images being written (distinct images per batch); for a
     /// format that renders split, each disk's own part of its image.
     wbufs: ArrayVec<AlignedBuf, WRITE_BUFS>,
-    /// For a format that renders split (DDF): what every disk of a write
-    /// shares, 0xFF to write the unused parts from, and where each image's
-    /// bytes come from (one layout per render buffer). Empty otherwise.
+    /// For a format that renders split (DDF): 0xFF to write the unused
+    /// parts from, and where each image's bytes come from (one layout per
+    /// render buffer; what every disk shares is written from the model).
+    /// Empty otherwise.
     split: Option<Box<Split>>,
     aio: sys::aio::Aio,
     sigfd: OwnedFd,
@@ -155,7 +156,11 @@ impl crate::manager::plan::WriteIo for WriteShell<'_> {
     fn write(&mut self, planned: &[crate::manager::plan::PlannedWrite], results: &mut [Result<(), i32>]) {
         let mut res = [Ok(()); MAX_DISKS];
         let n = planned.len().min(MAX_DISKS);
-        gather::submit(self.aio, self.disks, self.wbufs, self.split.as_deref(), &planned[..n], &mut res[..n]);
+        // The shared parts straight from the model: borrowed for the whole
+        // submission, which waits for every write (`Aio::write_all`).
+        let shared: gather::SharedParts<'_> = (0..gather::MAX_SHARED).map_while(|k| self.md.shared_part(k)).collect();
+        let split = self.split.as_deref();
+        gather::submit(self.aio, self.disks, self.wbufs, split, &shared, &planned[..n], &mut res[..n]);
         for ((w, r), out) in planned.iter().zip(res.iter()).zip(results.iter_mut()) {
             *out = r.map_err(|e| {
                 error!("{}: metadata write to {} failed: {e}", self.devnm, self.disks[w.disk].kname);
@@ -203,7 +208,7 @@ impl Daemon {
         let mut name = String::new();
         let _ = name.push_str(devnm);
         let wlen = md.own_len().div_ceil(4096) * 4096;
-        let split = (md.shared_len() > 0).then(|| Box::new(Split::new(md.shared_len())));
+        let split = (md.shared_len() > 0).then(|| Box::new(Split::new()));
         Ok(Daemon {
             devnm: name,
             format: Format::Imsm,
@@ -243,8 +248,8 @@ impl Daemon {
             return None;
         }
         let n = self.md.begin_write();
-        if let Some(sp) = self.split.as_deref_mut() {
-            self.md.render_shared(sp.shared.as_mut_slice());
+        if self.split.is_some() {
+            self.md.seal_shared();
         }
         let mut io = WriteShell {
             devnm: &self.devnm,

@@ -441,8 +441,12 @@ impl crate::metadata::Writer for Ddf {
         self.split_shared_len()
     }
 
-    fn render_shared(&self, buf: &mut [u8]) {
-        self.render_shared_into(buf)
+    fn seal_shared(&mut self) {
+        Ddf::seal_shared(self)
+    }
+
+    fn shared_part(&self, k: usize) -> Option<&[u8]> {
+        self.split_shared_part(k)
     }
 
     fn render_split(&self, i: usize, _geom: DiskGeom, buf: &mut [u8], layout: &mut Layout) -> Regions {

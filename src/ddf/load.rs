@@ -11,6 +11,7 @@ use super::view::{VdConfig, VirtTable, SECTOR};
 use super::{ConfRecord, CopyError, Ddf, LoadError, LoadNote, Member, VdConf, MAX_SECTION};
 use crate::metadata::MAX_DISKS;
 use crate::metadata::{DiskInfo, DiskSource};
+use crate::sys::AlignedBuf;
 use arrayvec::ArrayVec;
 
 /// A header and the sector it was read from.
@@ -105,20 +106,22 @@ fn read_headers(src: &mut dyn DiskSource, i: usize, notes: &mut Vec<LoadNote>) -
 }
 
 /// Read section `s` of the copy whose header is at `lba` into a new buffer.
-fn read_section(src: &mut dyn DiskSource, i: usize, lba: u64, s: Section) -> Result<Box<[u8]>, CopyError> {
+fn read_section(src: &mut dyn DiskSource, i: usize, lba: u64, s: Section) -> Result<AlignedBuf, CopyError> {
     let at = s.lba(lba).ok_or(CopyError::Malformed("section offset"))?;
     let len = s.bytes().ok_or(CopyError::Malformed("section length"))?;
-    let mut b = vec![0u8; len].into_boxed_slice();
-    read_sectors(src, i, at, &mut b)?;
+    // Sector aligned: the daemon writes the shared sections from the
+    // model itself (O_DIRECT).
+    let mut b = AlignedBuf::aligned(len, SECTOR);
+    read_sectors(src, i, at, b.as_mut_slice())?;
     Ok(b)
 }
 
 /// The global sections, as found relative to one header, and its layout.
 struct Global {
     layout: Layout,
-    controller: Controller<Box<[u8]>>,
-    phys: PhysTable<Box<[u8]>>,
-    virt: VirtTable<Box<[u8]>>,
+    controller: Controller<AlignedBuf>,
+    phys: PhysTable<AlignedBuf>,
+    virt: VirtTable<AlignedBuf>,
 }
 
 /// Read the global sections of the copy whose header `h` is at `lba`, once
@@ -133,10 +136,10 @@ fn read_global(src: &mut dyn DiskSource, i: usize, h: &[u8; SECTOR], lba: u64) -
     let controller = Controller::new_checked(controller)
         .filter(|c| sealed(c.record(), magic::CONTROLLER))
         .ok_or(CopyError::BadSection("controller"))?;
-    if !sealed(&phys, magic::PHYS) {
+    if !sealed(phys.as_slice(), magic::PHYS) {
         return Err(CopyError::BadSection("physical disk"));
     }
-    if !sealed(&virt, magic::VIRT) {
+    if !sealed(virt.as_slice(), magic::VIRT) {
         return Err(CopyError::BadSection("virtual disk"));
     }
     let (Some(phys), Some(virt)) = (PhysTable::new_checked(phys), VirtTable::new_checked(virt)) else {
@@ -243,7 +246,7 @@ impl Ddf {
         };
         self.fit_copies(&mut m, notes)?;
         m.pdnum = self.phys.entries().position(|e| e.guid() == m.data().guid());
-        for (k, rec) in confs.chunks_exact(layout.record_bytes()).enumerate() {
+        for (k, rec) in confs.as_slice().chunks_exact(layout.record_bytes()).enumerate() {
             match view::magic_of(rec) {
                 // The first spare assignment record counts, as for mdadm.
                 Some(magic::SPARE) if m.spare.is_none() => m.spare = Spare::new_checked(rec.into()),

@@ -17,6 +17,7 @@ pub mod view;
 pub use handler::{pd_state, vd_state, DDF_EPOCH};
 
 use crate::metadata::{DevT, MAX_DISKS};
+use crate::sys::AlignedBuf;
 use arrayvec::ArrayVec;
 use core::fmt;
 use view::{
@@ -149,9 +150,11 @@ impl Member {
 pub struct Ddf {
     /// The header of the freshest copy; its fields persist across writes.
     pub header: [u8; SECTOR],
-    pub controller: Controller<Box<[u8]>>,
-    pub phys: PhysTable<Box<[u8]>>,
-    pub virt: VirtTable<Box<[u8]>>,
+    /// The shared sections, sector aligned and whole sectors long: the
+    /// daemon writes them from here (sealed in place before each write).
+    pub controller: Controller<AlignedBuf>,
+    pub phys: PhysTable<AlignedBuf>,
+    pub virt: VirtTable<AlignedBuf>,
     pub confs: ArrayVec<VdConf, MAX_VDS>,
     pub members: ArrayVec<Member, MAX_DISKS>,
     /// Changes wait to be written (the header's sequence number is already

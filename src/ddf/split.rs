@@ -1,6 +1,7 @@
 //! Rendering DDF metadata split, for writing with little memory: the
 //! sections every disk shares (controller, physical and virtual disk
-//! tables) are rendered once per write into a shared buffer; each disk's
+//! tables) are sealed in place once per write and written from the model
+//! itself (its sector-aligned section buffers); each disk's
 //! own buffer holds only its headers, its data section and the
 //! configuration records it carries; the unused record slots and the gaps
 //! are 0xFF the shell writes from one buffer of its own. The image is the
@@ -12,7 +13,8 @@ use super::{Ddf, MAX_VDS};
 use crate::metadata::{Extent, Layout, Regions, Src};
 use arrayvec::ArrayVec;
 
-/// The sections rendered into the shared buffer, one after another.
+/// The shared sections, in the order `Src::Shared` offsets count them
+/// (the parts laid end to end).
 const SHARED: [usize; 3] = [hdr::CONTROLLER_SECTION, hdr::PHYS_SECTION, hdr::VIRT_SECTION];
 
 /// Own buffer: primary header, secondary header, anchor, data section,
@@ -24,12 +26,18 @@ const OWN_RECORDS: usize = 4 * SECTOR;
 type Piece = (usize, usize, Src);
 
 impl Ddf {
-    /// The shared sections' model bytes, in shared-buffer order.
+    /// The shared sections' model bytes, in `Src::Shared` order.
     fn shared_parts(&self) -> [&[u8]; 3] {
         [&self.controller, &self.phys, &self.virt]
     }
 
-    /// Bytes of the buffer every disk of a write shares.
+    /// Shared part `k` (`Src::Shared` offsets count the parts laid end to
+    /// end), as the model holds it: sector aligned, whole sectors long.
+    pub fn split_shared_part(&self, k: usize) -> Option<&[u8]> {
+        self.shared_parts().get(k).copied()
+    }
+
+    /// Bytes of the shared parts together.
     pub fn split_shared_len(&self) -> usize {
         self.shared_parts().iter().map(|p| p.len()).sum()
     }
@@ -50,16 +58,12 @@ impl Ddf {
         OWN_RECORDS + records * self.rec_bytes()
     }
 
-    /// Render the shared sections (sealed, as in every copy) into `buf`.
-    pub fn render_shared_into(&self, buf: &mut [u8]) {
-        let mut at = 0;
-        for p in self.shared_parts() {
-            if let Some(d) = buf.get_mut(at..at + p.len()) {
-                d.copy_from_slice(p);
-                view::seal(d);
-            }
-            at += p.len();
-        }
+    /// Seal the shared sections in place (their CRCs, derived data, as
+    /// every copy carries them), so a write can take them from the model.
+    pub fn seal_shared(&mut self) {
+        self.controller.seal();
+        self.phys.seal();
+        self.virt.seal();
     }
 
     /// Render member `i` split: its own bytes into `own` and where each

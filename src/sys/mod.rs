@@ -93,8 +93,9 @@ pub fn trim(text: &[u8]) -> &[u8] {
     text.strip_suffix(b"\n").unwrap_or(text)
 }
 
-/// A heap buffer with a 4096-aligned window, for O_DIRECT I/O. Allocated
-/// once at start-up; no `unsafe` needed: the window is found by address.
+/// A heap buffer with an aligned window (4096 unless asked otherwise), for
+/// O_DIRECT I/O. Allocated once; no `unsafe` needed: the window is found
+/// by address.
 pub struct AlignedBuf {
     raw: Vec<u8>,
     start: usize,
@@ -104,9 +105,16 @@ pub struct AlignedBuf {
 impl AlignedBuf {
     /// A zeroed buffer of `len` bytes aligned to 4096.
     pub fn new(len: usize) -> AlignedBuf {
-        let raw = vec![0u8; len + 4096];
+        AlignedBuf::aligned(len, 4096)
+    }
+
+    /// A zeroed buffer of `len` bytes aligned to `align` (a power of two;
+    /// 512 for a buffer of whole sectors written among others).
+    pub fn aligned(len: usize, align: usize) -> AlignedBuf {
+        let align = align.max(1);
+        let raw = vec![0u8; len.saturating_add(align - 1)];
         let addr = raw.as_ptr() as usize;
-        let start = (4096 - addr % 4096) % 4096;
+        let start = (align - addr % align) % align;
         AlignedBuf { raw, start, len }
     }
 
@@ -116,6 +124,48 @@ impl AlignedBuf {
 
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.raw[self.start..self.start + self.len]
+    }
+
+    /// The alignment the window keeps (its address's lowest set bit, at
+    /// most 4096).
+    fn align(&self) -> usize {
+        let addr = self.as_slice().as_ptr() as usize;
+        1 << addr.trailing_zeros().min(12)
+    }
+}
+
+impl AsRef<[u8]> for AlignedBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsMut<[u8]> for AlignedBuf {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.as_mut_slice()
+    }
+}
+
+/// A copy as aligned as the original.
+impl Clone for AlignedBuf {
+    fn clone(&self) -> AlignedBuf {
+        let mut b = AlignedBuf::aligned(self.len, self.align());
+        b.as_mut_slice().copy_from_slice(self.as_slice());
+        b
+    }
+}
+
+impl PartialEq for AlignedBuf {
+    fn eq(&self, other: &AlignedBuf) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for AlignedBuf {}
+
+impl core::fmt::Debug for AlignedBuf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.as_slice().fmt(f)
     }
 }
 

@@ -19,13 +19,27 @@ fn split_bytes(layout: &Layout, own: &[u8], shared: &[u8], start: usize, len: us
     image[start..start + len].to_vec()
 }
 
-/// Every member's split render writes what the whole render writes; every
-/// extent is whole sectors (O_DIRECT).
-fn assert_split_matches_whole(ddf: &Ddf, what: &str) {
+/// Every member's split render writes what the whole render writes, its
+/// shared bytes taken from the model's parts once they are sealed in
+/// place; every extent and shared part is whole sectors, and every part
+/// sector aligned (O_DIRECT writes them as they are).
+fn assert_split_matches_whole(ddf: &mut Ddf, what: &str) {
     let mut whole = vec![0u8; ddf.render_len()];
     let mut own = vec![0x5Au8; ddf.split_own_len()];
-    let mut shared = vec![0x5Au8; ddf.split_shared_len()];
-    ddf.render_shared_into(&mut shared);
+    ddf.seal_shared();
+    let ddf = &*ddf;
+    let mut shared = Vec::new();
+    let mut k = 0;
+    while let Some(p) = Writer::shared_part(ddf, k) {
+        assert!(
+            p.len().is_multiple_of(SECTOR) && (p.as_ptr() as usize).is_multiple_of(SECTOR),
+            "{what}: shared part {k}"
+        );
+        shared.extend_from_slice(p);
+        k += 1;
+    }
+    assert_eq!(k, 3, "{what}: controller, physical and virtual disk tables");
+    assert_eq!(shared.len(), Writer::shared_len(ddf), "{what}");
     let mut layout = Layout::new();
     for i in 0..ddf.members.len() {
         for now in [None, Some(12345)] {
@@ -54,8 +68,8 @@ fn assert_split_matches_whole(ddf: &Ddf, what: &str) {
 fn split_render_matches_the_whole_render_on_the_fixtures() {
     for name in FIXTURES {
         let mut d = fixture(name);
-        let (ddf, _) = load(&mut d);
-        assert_split_matches_whole(&ddf, name);
+        let (mut ddf, _) = load(&mut d);
+        assert_split_matches_whole(&mut ddf, name);
         // Far smaller than a whole image: mdadm's copy is 618 sectors.
         assert!(ddf.split_own_len() + ddf.split_shared_len() < ddf.render_len() / 2, "{name}");
     }
@@ -75,7 +89,11 @@ fn split_render_matches_after_changes() {
         scsi_id: 0,
         random: 0x1234_5678_9abc_def1
     }));
-    assert_split_matches_whole(&ddf, "a disk added");
+    // The model's physical disk table changed: its CRC is stale until the
+    // write seals it in place.
+    assert!(!view::crc_ok(&ddf.phys), "a stale CRC in the model");
+    assert_split_matches_whole(&mut ddf, "a disk added");
+    assert!(view::crc_ok(&ddf.phys) && view::crc_ok(&ddf.virt) && view::crc_ok(&ddf.controller));
     // A spare assignment record, and a VD listed twice on one disk (each
     // distinct record has one slot of its own buffer).
     let rec_len = ddf.confs[0].records[0].len();
@@ -85,7 +103,7 @@ fn split_render_matches_after_changes() {
     ddf.members[2].spare = Some(view::spare::Spare::new_checked(spare.into_boxed_slice()).expect("a whole record"));
     let c = ddf.members[0].vlist[0];
     ddf.members[0].vlist.push(c);
-    assert_split_matches_whole(&ddf, "a spare record and a repeated VD");
+    assert_split_matches_whole(&mut ddf, "a spare record and a repeated VD");
     // Through the trait, as the shell calls it.
     let mut own = vec![0u8; Writer::own_len(&*ddf)];
     let mut layout = Layout::new();

@@ -25,6 +25,13 @@ impl<T: AsRef<[u8]>> Controller<T> {
     }
 }
 
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Controller<T> {
+    /// Set the CRC over the whole section, as every copy carries it.
+    pub fn seal(&mut self) {
+        super::seal(self.buf.as_mut());
+    }
+}
+
 /// The section's bytes, as they are written.
 impl<T: AsRef<[u8]>> Deref for Controller<T> {
     type Target = [u8];

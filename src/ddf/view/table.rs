@@ -70,6 +70,10 @@ impl<T: AsRef<[u8]>, const M: u32> Table<T, M> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>, const M: u32> Table<T, M> {
+    /// Set the CRC over the whole section, as every copy carries it.
+    pub fn seal(&mut self) {
+        super::seal(self.buf.as_mut());
+    }
     pub fn set_used(&mut self, v: u16) {
         set_be16(self.buf.as_mut(), USED, v);
     }

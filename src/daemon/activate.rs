@@ -78,7 +78,8 @@ fn add_job(token: u32, devnm: &str, kname: &str, n: &NewMember) -> Option<Job> {
 }
 
 impl Daemon {
-    fn token(&mut self) -> u32 {
+    /// A new job token.
+    pub(super) fn token(&mut self) -> u32 {
         self.next_token = self.next_token.wrapping_add(1);
         self.next_token
     }

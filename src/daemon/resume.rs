@@ -42,7 +42,7 @@ impl Daemon {
         for &(i, pos) in &plan.readd {
             let s = &a.mon.ctx.slots[i];
             let kname = &a.members[i].kname;
-            let token = self.next_token.wrapping_add(1);
+            let token = self.token();
             let Some(job) = readd_job(&a.devnm, kname, s, pos, token) else {
                 warn!("{}: {}: cannot read the geometry of {kname}; its rebuild restarts", self.devnm, a.devnm);
                 continue;
@@ -51,7 +51,6 @@ impl Daemon {
                 warn!("{}: {}: helper busy; the rebuild of {kname} restarts", self.devnm, a.devnm);
                 continue;
             }
-            self.next_token = token;
             r.submitted(i, pos, token);
         }
         if r.is_empty() {

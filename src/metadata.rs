@@ -154,7 +154,7 @@ pub type Regions = ArrayVec<Region, 5>;
 pub enum Src {
     /// The disk's own render buffer, from this byte.
     Own(u32),
-    /// The parts every disk of the write shares ([`Writer::shared_part`],
+    /// The parts written straight from the model ([`Writer::shared_part`],
     /// laid end to end), from this byte.
     Shared(u32),
     /// Bytes of 0xFF (the shell writes them from one buffer of its own).
@@ -170,6 +170,9 @@ pub struct Extent {
 
 /// Most stretches one image may be split into.
 pub const MAX_EXTENTS: usize = 192;
+
+/// Most shared parts ([`Writer::shared_part`]) a format may have.
+pub const MAX_SHARED_PARTS: usize = 192;
 
 /// A disk's image as consecutive stretches: the image's byte `x` lies in
 /// the extent whose lengths before it sum to at most `x`. A [`Region`]'s
@@ -315,20 +318,20 @@ pub trait Writer {
         self.render_len()
     }
 
-    /// Bytes every disk of a write shares (0: none; the format renders
-    /// whole images).
+    /// Bytes of the parts the disks of a write take from the model (0:
+    /// none; the format renders whole images).
     fn shared_len(&self) -> usize {
         0
     }
 
-    /// Make the parts every disk of the current write shares ready to be
-    /// written as they are (sealed); once per write, after
+    /// Make the parts the disks of the current write take from the model
+    /// ready to be written as they are (sealed); once per write, after
     /// [`Writer::begin_write`]. The model must not change until the write
     /// has completed.
     fn seal_shared(&mut self) {}
 
-    /// Shared part `k`, written straight from the model: sector aligned
-    /// and whole sectors long. `Src::Shared` offsets count the parts laid
+    /// Shared part `k` (at most [`MAX_SHARED_PARTS`]), written straight
+    /// from the model: sector aligned and whole sectors long. `Src::Shared` offsets count the parts laid
     /// end to end.
     fn shared_part(&self, _k: usize) -> Option<&[u8]> {
         None

@@ -21,12 +21,10 @@ const FILL_BUF: usize = 4096;
 /// sections as mdadm lays them out need about 60 (most of them the 0xFF
 /// buffer again), so two disks go in one submission.
 const IOV_POOL: usize = 256;
-/// Shared parts a format may have (DDF: controller, physical and virtual
-/// disk tables).
-pub(super) const MAX_SHARED: usize = 4;
-
-/// The shared parts of the current write, from the model.
-pub(super) type SharedParts<'a> = ArrayVec<&'a [u8], MAX_SHARED>;
+/// The shared parts of the current write, from the model (DDF: the
+/// controller, physical and virtual disk tables and every configuration
+/// record).
+pub(super) type SharedParts<'a> = ArrayVec<&'a [u8], { crate::metadata::MAX_SHARED_PARTS }>;
 
 /// The buffers of a split render (see `Daemon::split`).
 pub(super) struct Split {

@@ -158,7 +158,8 @@ impl crate::manager::plan::WriteIo for WriteShell<'_> {
         let n = planned.len().min(MAX_DISKS);
         // The shared parts straight from the model: borrowed for the whole
         // submission, which waits for every write (`Aio::write_all`).
-        let shared: gather::SharedParts<'_> = (0..gather::MAX_SHARED).map_while(|k| self.md.shared_part(k)).collect();
+        let shared: gather::SharedParts<'_> =
+            (0..crate::metadata::MAX_SHARED_PARTS).map_while(|k| self.md.shared_part(k)).collect();
         let split = self.split.as_deref();
         gather::submit(self.aio, self.disks, self.wbufs, split, &shared, &planned[..n], &mut res[..n]);
         for ((w, r), out) in planned.iter().zip(res.iter()).zip(results.iter_mut()) {

@@ -249,7 +249,9 @@ impl Ddf {
         for (k, rec) in confs.as_slice().chunks_exact(layout.record_bytes()).enumerate() {
             match view::magic_of(rec) {
                 // The first spare assignment record counts, as for mdadm.
-                Some(magic::SPARE) if m.spare.is_none() => m.spare = Spare::new_checked(rec.into()),
+                Some(magic::SPARE) if m.spare.is_none() => {
+                    m.spare = Spare::new_checked(AlignedBuf::copy_of(rec, SECTOR))
+                }
                 Some(magic::SPARE) => {}
                 Some(magic::VD_CONF) => {
                     if !view::crc_ok(rec) {
@@ -257,7 +259,9 @@ impl Ddf {
                         continue;
                     }
                     // The layout makes every record long enough for its member arrays.
-                    let Some(rec) = VdConfig::new_checked(rec.into(), layout.mppe()) else { continue };
+                    let Some(rec) = VdConfig::new_checked(AlignedBuf::copy_of(rec, SECTOR), layout.mppe()) else {
+                        continue;
+                    };
                     if let Some(c) = self.merge_conf(rec) {
                         let _ = m.vlist.try_push(c as u8);
                     }

@@ -99,8 +99,9 @@ pub enum LoadNote {
 }
 
 /// A configuration record as held: checked at load for this container's
-/// member positions.
-pub type ConfRecord = VdConfig<Box<[u8]>>;
+/// member positions; sector aligned and a whole record slot long, so the
+/// daemon writes it from here (sealed in place before each write).
+pub type ConfRecord = VdConfig<AlignedBuf>;
 
 /// One virtual disk's configuration: its record (or, for a secondary-level
 /// VD, one record per BVD, in `sec_elmnt_seq` order of arrival).
@@ -129,8 +130,9 @@ pub struct Member {
     /// Timestamp of the disk's own header, kept for an unchanged re-render.
     pub timestamp: u32,
     pub disk_data: [u8; SECTOR],
-    /// The disk's spare assignment record, written back as it was.
-    pub spare: Option<Spare<Box<[u8]>>>,
+    /// The disk's spare assignment record, written back as it was (from
+    /// here, as the configuration records).
+    pub spare: Option<Spare<AlignedBuf>>,
     /// The VDs (indexes into `Ddf::confs`) whose records this disk carries,
     /// in the order of its configuration slots.
     pub vlist: ArrayVec<u8, MAX_PARTITIONS>,

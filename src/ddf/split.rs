@@ -1,69 +1,86 @@
-//! Rendering DDF metadata split, for writing with little memory: the
-//! sections every disk shares (controller, physical and virtual disk
-//! tables) are sealed in place once per write and written from the model
-//! itself (its sector-aligned section buffers); each disk's
-//! own buffer holds only its headers, its data section and the
-//! configuration records it carries; the unused record slots and the gaps
-//! are 0xFF the shell writes from one buffer of its own. The image is the
-//! one [`Ddf::render`] builds whole (a mdadm copy is 618 sectors, most of
-//! them unused record slots), byte for byte; the regions are the same.
+//! Rendering DDF metadata split, for writing with little memory: what
+//! every disk carries the same bytes of (the controller, physical and
+//! virtual disk tables, and each configuration or spare assignment record,
+//! which only some disks carry) is sealed in place once per write and
+//! written from the model itself (its sector-aligned buffers); each disk's
+//! own buffer holds only its headers and its data section; the unused
+//! record slots and the gaps are 0xFF the shell writes from one buffer of
+//! its own. The image is the one [`Ddf::render`] builds whole (a mdadm copy
+//! is 618 sectors, most of them unused record slots), byte for byte; the
+//! regions are the same.
 
 use super::view::{self, header as hdr, section, Header, SECTOR};
-use super::{Ddf, MAX_VDS};
+use super::Ddf;
 use crate::metadata::{Extent, Layout, Regions, Src};
 use arrayvec::ArrayVec;
 
-/// The shared sections, in the order `Src::Shared` offsets count them
-/// (the parts laid end to end).
+/// The shared sections, first among the shared parts.
 const SHARED: [usize; 3] = [hdr::CONTROLLER_SECTION, hdr::PHYS_SECTION, hdr::VIRT_SECTION];
 
-/// Own buffer: primary header, secondary header, anchor, data section,
-/// then the records.
+/// Own buffer: primary header, secondary header, anchor, data section.
 const OWN_DATA: usize = 3 * SECTOR;
-const OWN_RECORDS: usize = 4 * SECTOR;
+const OWN_LEN: usize = 4 * SECTOR;
+
+// Every part fits the shell's list of them.
+const _: () = assert!(
+    SHARED.len() + super::MAX_VDS * super::MAX_BVDS + crate::metadata::MAX_DISKS <= crate::metadata::MAX_SHARED_PARTS
+);
 
 /// One placed piece of a copy: its byte offset from the header, length, source.
 type Piece = (usize, usize, Src);
 
 impl Ddf {
-    /// The shared sections' model bytes, in `Src::Shared` order.
-    fn shared_parts(&self) -> [&[u8]; 3] {
-        [&self.controller, &self.phys, &self.virt]
+    /// The shared parts, in the order `Src::Shared` offsets count them:
+    /// the three sections, every VD's records (in `confs` order), then the
+    /// members' spare assignment records (in `members` order).
+    fn shared_parts(&self) -> impl Iterator<Item = &[u8]> {
+        let sections: [&[u8]; 3] = [&self.controller, &self.phys, &self.virt];
+        let records = self.confs.iter().flat_map(|c| c.records.iter().map(|r| &r[..]));
+        let spares = self.members.iter().filter_map(|m| m.spare.as_deref());
+        sections.into_iter().chain(records).chain(spares)
     }
 
     /// Shared part `k` (`Src::Shared` offsets count the parts laid end to
     /// end), as the model holds it: sector aligned, whole sectors long.
     pub fn split_shared_part(&self, k: usize) -> Option<&[u8]> {
-        self.shared_parts().get(k).copied()
+        self.shared_parts().nth(k)
     }
 
     /// Bytes of the shared parts together.
     pub fn split_shared_len(&self) -> usize {
-        self.shared_parts().iter().map(|p| p.len()).sum()
+        self.shared_parts().map(|p| p.len()).sum()
     }
 
-    /// Bytes of one configuration record slot.
-    fn rec_bytes(&self) -> usize {
-        let g = Header::new_checked(&self.header[..]).unwrap();
-        usize::from(g.config_record_len()) * SECTOR
+    /// Where the shared part that is `part` itself (the same bytes of the
+    /// model) starts, in `Src::Shared` offsets.
+    fn shared_offset(&self, part: &[u8]) -> Option<u32> {
+        let mut at = 0usize;
+        for p in self.shared_parts() {
+            if core::ptr::eq(p, part) {
+                return u32::try_from(at).ok();
+            }
+            at = at.checked_add(p.len())?;
+        }
+        None
     }
 
-    /// Bytes of a disk's own buffer: its three headers, its data section
-    /// and one slot for each record it can carry that differs from the
-    /// others (one per virtual disk, `MAX_VDS` at most, and its spare
-    /// assignment record).
+    /// Bytes of a disk's own buffer: its three headers and its data section.
     pub fn split_own_len(&self) -> usize {
-        let g = Header::new_checked(&self.header[..]).unwrap();
-        let records = usize::from(g.max_partitions()).min(MAX_VDS) + 1;
-        OWN_RECORDS + records * self.rec_bytes()
+        OWN_LEN
     }
 
-    /// Seal the shared sections in place (their CRCs, derived data, as
-    /// every copy carries them), so a write can take them from the model.
+    /// Seal the shared parts in place (their CRCs, derived data, as every
+    /// copy carries them), so a write can take them from the model.
     pub fn seal_shared(&mut self) {
         self.controller.seal();
         self.phys.seal();
         self.virt.seal();
+        for r in self.confs.iter_mut().flat_map(|c| c.records.iter_mut()) {
+            r.seal();
+        }
+        for s in self.members.iter_mut().filter_map(|m| m.spare.as_mut()) {
+            s.seal();
+        }
     }
 
     /// Render member `i` split: its own bytes into `own` and where each
@@ -76,7 +93,7 @@ impl Ddf {
         // The headers and the anchor, and the regions, as a whole render
         // places them.
         let Some((regions, heads)) = self.headers(i, now) else { return Regions::new() };
-        if own.len() < OWN_RECORDS {
+        if own.len() < OWN_LEN {
             return Regions::new();
         }
         for (k, h) in heads.iter().enumerate() {
@@ -103,44 +120,24 @@ impl Ddf {
     }
 
     /// Everything of member `i`'s copy other than its header and 0xFF, in
-    /// offset order; its data section and records rendered into `own`.
+    /// offset order; its data section rendered into `own`.
     fn pieces(&self, i: usize, own: &mut [u8]) -> Option<ArrayVec<Piece, { crate::metadata::MAX_EXTENTS }>> {
         let m = self.members.get(i)?;
         let at = |s: usize| section(&self.header, s).0 as usize * SECTOR;
         let mut out: ArrayVec<Piece, { crate::metadata::MAX_EXTENTS }> = ArrayVec::new();
-        let mut sh = 0;
         for (s, p) in SHARED.iter().zip(self.shared_parts()) {
-            out.try_push((at(*s), p.len(), Src::Shared(u32::try_from(sh).ok()?))).ok()?;
-            sh += p.len();
+            out.try_push((at(*s), p.len(), Src::Shared(self.shared_offset(p)?))).ok()?;
         }
-        let data = &mut own[OWN_DATA..OWN_RECORDS];
+        let data = &mut own[OWN_DATA..OWN_LEN];
         data.copy_from_slice(&m.disk_data);
         view::seal(data);
         out.try_push((at(hdr::DATA_SECTION), SECTOR, Src::Own(OWN_DATA as u32))).ok()?;
-        // The records: each distinct one once in `own`, sealed, in a slot
-        // of its own filled with 0xFF after it.
-        let rec = self.rec_bytes();
-        let mut placed: ArrayVec<(*const u8, usize), { MAX_VDS + 1 }> = ArrayVec::new();
+        // The records, each in its slot; the rest of a slot (none for a
+        // record as loaded or updated: each is a slot long) is 0xFF.
+        let g = Header::new_checked(&self.header[..])?;
+        let rec = usize::from(g.config_record_len()) * SECTOR;
+        let parts = usize::from(g.max_partitions());
         let cfg = at(hdr::CONFIG_SECTION);
-        let mut slot_rec = |slot: usize, r: &[u8], out: &mut ArrayVec<Piece, { crate::metadata::MAX_EXTENTS }>| {
-            if r.len() > rec {
-                return None;
-            }
-            let o = match placed.iter().find(|p| p.0 == r.as_ptr()) {
-                Some(p) => p.1,
-                None => {
-                    let o = OWN_RECORDS + placed.len() * rec;
-                    let d = own.get_mut(o..o + rec)?;
-                    d.fill(0xFF);
-                    d[..r.len()].copy_from_slice(r);
-                    view::seal(&mut d[..r.len()]);
-                    placed.try_push((r.as_ptr(), o)).ok()?;
-                    o
-                }
-            };
-            out.try_push((cfg + slot * rec, rec, Src::Own(u32::try_from(o).ok()?))).ok()
-        };
-        let parts = usize::from(Header::new_checked(&self.header[..])?.max_partitions());
         let refnum = crate::wire::be32(&m.disk_data, view::disk_data::REFNUM);
         for slot in 0..=parts {
             let r: Option<&[u8]> = if slot == parts {
@@ -149,7 +146,10 @@ impl Ddf {
                 m.vlist.get(slot).and_then(|&c| self.bvd_of(usize::from(c), refnum))
             };
             if let Some(r) = r {
-                slot_rec(slot, r, &mut out)?;
+                if r.len() > rec {
+                    return None;
+                }
+                out.try_push((cfg + slot * rec, r.len(), Src::Shared(self.shared_offset(r)?))).ok()?;
             }
         }
         // In offset order (a few pieces, nearly sorted: insertion, without

@@ -118,6 +118,13 @@ impl AlignedBuf {
         AlignedBuf { raw, start, len }
     }
 
+    /// A copy of `src` aligned to `align` (as [`AlignedBuf::aligned`]).
+    pub fn copy_of(src: &[u8], align: usize) -> AlignedBuf {
+        let mut b = AlignedBuf::aligned(src.len(), align);
+        b.as_mut_slice().copy_from_slice(src);
+        b
+    }
+
     pub fn as_slice(&self) -> &[u8] {
         &self.raw[self.start..self.start + self.len]
     }
@@ -149,9 +156,7 @@ impl AsMut<[u8]> for AlignedBuf {
 /// A copy as aligned as the original.
 impl Clone for AlignedBuf {
     fn clone(&self) -> AlignedBuf {
-        let mut b = AlignedBuf::aligned(self.len, self.align());
-        b.as_mut_slice().copy_from_slice(self.as_slice());
-        b
+        AlignedBuf::copy_of(self.as_slice(), self.align())
     }
 }
 

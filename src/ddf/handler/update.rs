@@ -2,10 +2,11 @@
 //! sends to create or kill a volume (VIRT, then VD_CONF records) and the
 //! PHYS record of a disk joining or leaving the container.
 
-use super::super::view::{self, EntryUpdate, VdConfig};
+use super::super::view::{self, EntryUpdate, VdConfig, SECTOR};
 use super::super::{ConfRecord, Ddf, VdConf, MAX_BVDS};
 use super::{pd_state, vd_state};
 use crate::metadata::UpdateDone;
+use crate::sys::AlignedBuf;
 
 impl Ddf {
     /// The updates mdadm sends (a VIRT record, then the VD_CONF records, to
@@ -116,8 +117,9 @@ impl Ddf {
                         if self.confs.is_full() {
                             return Err("too many volumes for this build");
                         }
-                        let records =
-                            records().filter_map(|r| ConfRecord::new_checked(Box::from(&r[..]), mppe)).collect();
+                        let records = records()
+                            .filter_map(|r| ConfRecord::new_checked(AlignedBuf::copy_of(&r, SECTOR), mppe))
+                            .collect();
                         self.confs.push(VdConf { records, vcnum: Some(v) });
                         let _ = write!(done, "volume {v} configured");
                     }

@@ -1,5 +1,6 @@
-//! The split render (shared sections, own records, 0xFF from the shell)
-//! against the whole-image render, byte for byte.
+//! The split render (sections and records from the model, headers and
+//! disk data of its own, 0xFF from the shell) against the whole-image
+//! render, byte for byte.
 
 use super::*;
 use crate::metadata::roles::*;
@@ -38,7 +39,15 @@ fn assert_split_matches_whole(ddf: &mut Ddf, what: &str) {
         shared.extend_from_slice(p);
         k += 1;
     }
-    assert_eq!(k, 3, "{what}: controller, physical and virtual disk tables");
+    // The controller, physical and virtual disk tables, then each VD's
+    // records and each spare assignment record: the model's own bytes.
+    let records: Vec<&[u8]> = ddf.confs.iter().flat_map(|c| c.records.iter().map(|r| &r[..])).collect();
+    let spares: Vec<&[u8]> = ddf.members.iter().filter_map(|m| m.spare.as_deref()).collect();
+    assert_eq!(k, 3 + records.len() + spares.len(), "{what}: the parts");
+    for (j, r) in records.iter().chain(&spares).enumerate() {
+        assert!(std::ptr::eq(Writer::shared_part(ddf, 3 + j).unwrap(), *r), "{what}: part {} is the model's", 3 + j);
+    }
+    assert_eq!(ddf.split_own_len(), 4 * SECTOR, "{what}: only headers and disk data are rendered");
     assert_eq!(shared.len(), Writer::shared_len(ddf), "{what}");
     let mut layout = Layout::new();
     for i in 0..ddf.members.len() {
@@ -94,13 +103,14 @@ fn split_render_matches_after_changes() {
     assert!(!view::crc_ok(&ddf.phys), "a stale CRC in the model");
     assert_split_matches_whole(&mut ddf, "a disk added");
     assert!(view::crc_ok(&ddf.phys) && view::crc_ok(&ddf.virt) && view::crc_ok(&ddf.controller));
-    // A spare assignment record, and a VD listed twice on one disk (each
-    // distinct record has one slot of its own buffer).
+    // A spare assignment record, and a VD listed twice on one disk (its
+    // record written twice from the model).
     let rec_len = ddf.confs[0].records[0].len();
     let mut spare = vec![0xFFu8; rec_len];
     spare[..4].copy_from_slice(&view::magic::SPARE.to_be_bytes());
     spare[100] = 7;
-    ddf.members[2].spare = Some(view::spare::Spare::new_checked(spare.into_boxed_slice()).expect("a whole record"));
+    let spare = crate::sys::AlignedBuf::copy_of(&spare, SECTOR);
+    ddf.members[2].spare = Some(view::spare::Spare::new_checked(spare).expect("a whole record"));
     let c = ddf.members[0].vlist[0];
     ddf.members[0].vlist.push(c);
     assert_split_matches_whole(&mut ddf, "a spare record and a repeated VD");
@@ -108,8 +118,7 @@ fn split_render_matches_after_changes() {
     let mut own = vec![0u8; Writer::own_len(&*ddf)];
     let mut layout = Layout::new();
     assert!(!Writer::render_split(&*ddf, 0, geom, &mut own, &mut layout).is_empty());
-    // A buffer with room for the headers and the data section but not
-    // the records is refused, not overrun.
-    let mut small = vec![0u8; 4 * SECTOR];
+    // A buffer without room for the data section is refused, not overrun.
+    let mut small = vec![0u8; 3 * SECTOR];
     assert!(ddf.render_split(0, None, &mut small, &mut layout).is_empty());
 }

@@ -113,6 +113,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> VdConfig<T> {
     fn m(&mut self) -> &mut [u8] {
         self.buf.as_mut()
     }
+    /// Set the CRC over the whole record, as it is written.
+    pub fn seal(&mut self) {
+        super::seal(self.m());
+    }
     pub fn set_timestamp(&mut self, v: u32) {
         set_be32(self.m(), TIMESTAMP, v);
     }

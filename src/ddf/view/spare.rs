@@ -44,6 +44,13 @@ impl<T: AsRef<[u8]>> Spare<T> {
     }
 }
 
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Spare<T> {
+    /// Set the CRC over the whole record, as it is written.
+    pub fn seal(&mut self) {
+        super::seal(self.buf.as_mut());
+    }
+}
+
 /// The record's bytes, as they are written.
 impl<T: AsRef<[u8]>> Deref for Spare<T> {
     type Target = [u8];

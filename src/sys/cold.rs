@@ -21,9 +21,6 @@ use rustix::fs::{Mode, OFlags};
 pub const COLD: [&[u8]; 5] = [b".text.mdmon_cold", b".eh_frame_hdr", b".eh_frame", b".gcc_except_table", b".rela.dyn"];
 
 const PAGE: u64 = 4096;
-/// An ELF64 file header's and section header's sizes.
-const EHDR: usize = 64;
-const SHDR: usize = 64;
 /// Section headers read at most (the daemon has about 30).
 const MAX_SECTIONS: usize = 64;
 /// Bytes of section names read at most (the daemon's are about 300).
@@ -34,18 +31,29 @@ const SHF_ALLOC: u64 = 2;
 /// Address ranges (link-time addresses, whole pages) to unlock.
 pub type Ranges = ArrayVec<(u64, u64), 8>;
 
-fn le<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
-    b.get(at..at.checked_add(N)?)?.try_into().ok()
+/// The ELF64 file header's fields used here (little-endian).
+mod ehdr {
+    pub const LEN: usize = 64;
+    /// `e_ident`: magic, 64-bit class, little-endian data.
+    pub const IDENT: core::ops::Range<usize> = 0..6;
+    pub const IDENT_LE64: &[u8] = b"\x7fELF\x02\x01";
+    pub const ENTRY: usize = 24;
+    pub const SHOFF: usize = 40;
+    pub const SHENTSIZE: usize = 58;
+    pub const SHNUM: usize = 60;
+    pub const SHSTRNDX: usize = 62;
 }
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    le(b, at).map(u16::from_le_bytes)
+
+/// An ELF64 section header's fields used here (little-endian).
+mod shdr {
+    pub const LEN: usize = 64;
+    pub const NAME: usize = 0;
+    pub const FLAGS: usize = 8;
+    pub const ADDR: usize = 16;
+    pub const OFFSET: usize = 24;
+    pub const SIZE: usize = 32;
 }
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    le(b, at).map(u32::from_le_bytes)
-}
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    le(b, at).map(u64::from_le_bytes)
-}
+use crate::wire::{le16, le32, le64};
 
 /// The parts of an ELF64 little-endian file header used here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,24 +64,45 @@ pub struct Header {
     pub shstrndx: usize,
 }
 
-/// Parse a file header; `None` if it is not ELF64 little-endian with
-/// 64-byte section headers.
+/// Parse a file header; `None` if it is short or not ELF64 little-endian
+/// with 64-byte section headers.
 pub fn header(b: &[u8]) -> Option<Header> {
-    if b.get(..6)? != b"\x7fELF\x02\x01" || usize::from(u16_at(b, 58)?) != SHDR {
+    let b = b.get(..ehdr::LEN)?;
+    if &b[ehdr::IDENT] != ehdr::IDENT_LE64 || usize::from(le16(b, ehdr::SHENTSIZE)) != shdr::LEN {
         return None;
     }
     Some(Header {
-        entry: u64_at(b, 24)?,
-        shoff: u64_at(b, 40)?,
-        shnum: usize::from(u16_at(b, 60)?),
-        shstrndx: usize::from(u16_at(b, 62)?),
+        entry: le64(b, ehdr::ENTRY),
+        shoff: le64(b, ehdr::SHOFF),
+        shnum: usize::from(le16(b, ehdr::SHNUM)),
+        shstrndx: usize::from(le16(b, ehdr::SHSTRNDX)),
     })
 }
 
-/// One section header: (name offset, type, flags, address, file offset, size).
-fn section(shdrs: &[u8], i: usize) -> Option<(u32, u32, u64, u64, u64, u64)> {
-    let s = shdrs.get(i.checked_mul(SHDR)?..)?;
-    Some((u32_at(s, 0)?, u32_at(s, 4)?, u64_at(s, 8)?, u64_at(s, 16)?, u64_at(s, 24)?, u64_at(s, 32)?))
+/// A view of one section header, checked to hold all of it.
+struct Section<'a>(&'a [u8]);
+
+impl<'a> Section<'a> {
+    /// Section header `i` of the table `shdrs`, if the table holds it.
+    fn nth(shdrs: &'a [u8], i: usize) -> Option<Section<'a>> {
+        let at = i.checked_mul(shdr::LEN)?;
+        shdrs.get(at..at.checked_add(shdr::LEN)?).map(Section)
+    }
+    fn name(&self) -> u32 {
+        le32(self.0, shdr::NAME)
+    }
+    fn flags(&self) -> u64 {
+        le64(self.0, shdr::FLAGS)
+    }
+    fn addr(&self) -> u64 {
+        le64(self.0, shdr::ADDR)
+    }
+    fn offset(&self) -> u64 {
+        le64(self.0, shdr::OFFSET)
+    }
+    fn size(&self) -> u64 {
+        le64(self.0, shdr::SIZE)
+    }
 }
 
 /// The NUL-terminated name at `off` in the names section.
@@ -89,11 +118,11 @@ fn name_at(names: &[u8], off: u32) -> &[u8] {
 pub fn cold_ranges(shdrs: &[u8], names: &[u8]) -> Ranges {
     // Sections in memory: (start, end, cold).
     let mut secs: ArrayVec<(u64, u64, bool), MAX_SECTIONS> = ArrayVec::new();
-    for i in 0..(shdrs.len() / SHDR).min(MAX_SECTIONS) {
-        let Some((name, _ty, flags, addr, _off, size)) = section(shdrs, i) else { break };
-        let Some(end) = addr.checked_add(size) else { return Ranges::new() };
-        if flags & SHF_ALLOC != 0 && size > 0 {
-            secs.push((addr, end, COLD.contains(&name_at(names, name))));
+    for i in 0..(shdrs.len() / shdr::LEN).min(MAX_SECTIONS) {
+        let Some(sec) = Section::nth(shdrs, i) else { break };
+        let Some(end) = sec.addr().checked_add(sec.size()) else { return Ranges::new() };
+        if sec.flags() & SHF_ALLOC != 0 && sec.size() > 0 {
+            secs.push((sec.addr(), end, COLD.contains(&name_at(names, sec.name()))));
         }
     }
     secs.sort_unstable_by_key(|s| s.0);
@@ -131,19 +160,19 @@ fn push_pages(out: &mut Ranges, start: u64, end: u64) {
 /// The file header and cold pages of the binary open at `fd`; `None`
 /// when it cannot be read or is not the expected ELF. On the stack: 5 KiB.
 fn read_sections(fd: &OwnedFd) -> Option<(Header, Ranges)> {
-    let mut eh = [0u8; EHDR];
+    let mut eh = [0u8; ehdr::LEN];
     super::pread_exact(fd, &mut eh, 0).ok()?;
     let h = header(&eh)?;
     if h.shnum == 0 || h.shnum > MAX_SECTIONS || h.shstrndx >= h.shnum {
         return None;
     }
-    let mut shdrs = [0u8; MAX_SECTIONS * SHDR];
-    let shdrs = &mut shdrs[..h.shnum * SHDR];
+    let mut shdrs = [0u8; MAX_SECTIONS * shdr::LEN];
+    let shdrs = &mut shdrs[..h.shnum * shdr::LEN];
     super::pread_exact(fd, shdrs, h.shoff).ok()?;
-    let (_, _, _, _, off, size) = section(shdrs, h.shstrndx)?;
+    let strtab = Section::nth(shdrs, h.shstrndx)?;
     let mut names = [0u8; MAX_NAMES];
-    let names = &mut names[..usize::try_from(size).ok()?.min(MAX_NAMES)];
-    super::pread_exact(fd, names, off).ok()?;
+    let names = &mut names[..usize::try_from(strtab.size()).ok()?.min(MAX_NAMES)];
+    super::pread_exact(fd, names, strtab.offset()).ok()?;
     Some((h, cold_ranges(shdrs, names)))
 }
 

@@ -4,7 +4,7 @@ use super::*;
 fn shdrs(secs: &[(u32, u64, u64, u64)]) -> Vec<u8> {
     let mut b = Vec::new();
     for &(name, flags, addr, size) in secs {
-        let mut s = [0u8; SHDR];
+        let mut s = [0u8; shdr::LEN];
         s[0..4].copy_from_slice(&name.to_le_bytes());
         s[4..8].copy_from_slice(&1u32.to_le_bytes());
         s[8..16].copy_from_slice(&flags.to_le_bytes());
@@ -88,14 +88,14 @@ fn nothing_from_small_unnamed_or_unallocated_sections() {
     assert!(cold_ranges(&s, NAMES).is_empty());
     // Truncated headers and names: what is there is used, nothing panics.
     let s = shdrs(&[(EH, A, 0x1000, 0x4000)]);
-    assert!(cold_ranges(&s[..SHDR - 1], NAMES).is_empty());
+    assert!(cold_ranges(&s[..shdr::LEN - 1], NAMES).is_empty());
     assert!(cold_ranges(&s, &NAMES[..10]).is_empty());
     assert!(cold_ranges(&[], &[]).is_empty());
 }
 
 #[test]
 fn elf_header() {
-    let mut h = [0u8; EHDR];
+    let mut h = [0u8; ehdr::LEN];
     h[..6].copy_from_slice(b"\x7fELF\x02\x01");
     h[24..32].copy_from_slice(&0xd265u64.to_le_bytes());
     h[40..48].copy_from_slice(&0xb4000u64.to_le_bytes());

@@ -269,7 +269,7 @@ impl Ddf {
                 _ => {}
             }
         }
-        let _ = self.members.try_push(m);
+        let _ = self.members.try_push(Box::new(m));
         Ok(())
     }
 

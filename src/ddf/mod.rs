@@ -158,7 +158,9 @@ pub struct Ddf {
     pub phys: PhysTable<AlignedBuf>,
     pub virt: VirtTable<AlignedBuf>,
     pub confs: ArrayVec<VdConf, MAX_VDS>,
-    pub members: ArrayVec<Member, MAX_DISKS>,
+    /// Each boxed (0.7 KiB) when it is found or joins: most containers
+    /// hold a few of the `MAX_DISKS`, whose room inline would stay locked.
+    pub members: ArrayVec<Box<Member>, MAX_DISKS>,
     /// Changes wait to be written (the header's sequence number is already
     /// advanced for them).
     pending: bool,

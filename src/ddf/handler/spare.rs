@@ -238,7 +238,7 @@ impl Ddf {
         e.set_path(b" Information: nil");
         let used = self.phys.used().saturating_add(1);
         self.phys.set_used(used);
-        self.members.push(Member {
+        self.members.push(Box::new(Member {
             dev: disk.dev,
             sectors,
             primary_lba,
@@ -249,7 +249,7 @@ impl Ddf {
             spare: None,
             vlist: ArrayVec::new(),
             pdnum: Some(n),
-        });
+        }));
         self.touch(None);
         true
     }

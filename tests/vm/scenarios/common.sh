@@ -84,7 +84,7 @@ examine_norm() {
 
 # volume_of CTR: the md device of volume 0 of container CTR (after a new assembly
 # it can have another name, e.g. /dev/md/vol0_0).
-volume_of() { local f; for f in /sys/block/md*/md/metadata_version; do [ "$(cat "$f")" = "external:/$1/0" ] && basename "$(dirname "$(dirname "$f")")"; done; }
+volume_of() { local f d; for f in /sys/block/md*/md/metadata_version; do read_file "$f"; [ "$REPLY" = "external:/$1/0" ] && { d=${f%/md/metadata_version}; echo "${d##*/}"; }; done; }
 
 BENCH=$VM_REPO/target/x86_64-unknown-linux-musl/release/examples/wp_latency
 # measure_wp VOL [ROUNDS]: wp_latency's summary line (median_us=N ...) over
@@ -111,18 +111,19 @@ run_scenario() { # NAME FUNCTION ARGS...
 	local name=$1
 	shift
 	[ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ] && return 0
-	local t0=$(date +%s.%N)
+	local t0=${EPOCHREALTIME/./}
 	( TEST_NAME="$name[$IMPL]"; "$@" )
 	local rc=$?
 	cleanup_md
-	local dt=$(echo "$(date +%s.%N) - $t0" | bc)
+	local us=$((${EPOCHREALTIME/./} - t0))
+	local dt=$((us / 1000000)).$((us / 100000 % 10))
 	if [ $rc = 0 ]; then
 		PASSED=$((PASSED + 1))
-		printf 'ok   %-28s %-3s (%.1fs)\n' "$name" "$IMPL" "$dt"
+		printf 'ok   %-28s %-3s (%ss)\n' "$name" "$IMPL" "$dt"
 	else
 		FAILED=$((FAILED + 1))
 		FAILED_NAMES+=("$name[$IMPL]")
-		printf 'FAIL %-28s %-3s (%.1fs)\n' "$name" "$IMPL" "$dt"
+		printf 'FAIL %-28s %-3s (%ss)\n' "$name" "$IMPL" "$dt"
 		dmesg | tail -n 30 | sed 's/^/  dmesg: /'
 	fi
 	dmesg -C

@@ -85,15 +85,19 @@ cleanup_md() {
 	local d
 	for d in /sys/block/md*/md; do
 		[ -e "$d/metadata_version" ] || continue
-		case $(cat "$d/metadata_version") in external:imsm|external:ddf|none) continue ;; esac
+		read_file "$d/metadata_version"
+		case $REPLY in external:imsm|external:ddf|none) continue ;; esac
 		d=${d%/md}
 		mdadm --stop "/dev/${d##*/}" >/dev/null 2>&1
 	done
-	mdadm --stop --scan >/dev/null 2>&1
+	# Each mdadm or losetup run costs a second under TCG: only when needed.
+	local left=(/sys/block/md*)
+	[ -e "${left[0]}" ] && mdadm --stop --scan >/dev/null 2>&1
 	for d in /sys/block/md*; do
 		[ -e "$d" ] && mdadm --stop "/dev/${d##*/}" >/dev/null 2>&1
 	done
-	losetup -D 2>/dev/null
+	local loops=(/sys/block/loop*/loop/backing_file)
+	[ -e "${loops[0]}" ] && losetup -D 2>/dev/null
 	# without udev, stale /dev/md/* links and /dev/mdX nodes can remain
 	local t
 	for d in /dev/md/* /dev/md[0-9]*; do

@@ -54,13 +54,15 @@ imsm_create() {
 	md_name "/dev/md/$name"
 }
 
+# md_base /dev/md/NAME (or mdX): mdX into $REPLY (a fork only for a link)
+md_base() { REPLY=$1; [ -L "$REPLY" ] && REPLY=$(readlink -f "$REPLY"); REPLY=${REPLY##*/}; }
 # md_name /dev/md/NAME -> mdX
-md_name() { local t=$1; [ -L "$t" ] && t=$(readlink -f "$t"); echo "${t##*/}"; }
+md_name() { md_base "$1"; echo "$REPLY"; }
 # md_exists /dev/md/NAME: the array is assembled (not just a stale link/node)
 md_exists() { [ -e "$1" ] && [ -e "/sys/block/$(md_name "$1")/md" ]; }
 
 # md_attr DEV ATTR: cat /sys/block/mdX/md/ATTR
-md_attr() { local t=$1; [ -L "$t" ] && t=$(readlink -f "$t"); read_file "/sys/block/${t##*/}/md/$2" && echo "$REPLY"; }
+md_attr() { md_base "$1"; read_file "/sys/block/$REPLY/md/$2" && echo "$REPLY"; }
 
 # wait_for FILE VALUE TIMEOUT_S: wait until FILE's content matches VALUE
 # (a shell glob, e.g. 'active*' or 'clean'); returns 1 on timeout.
@@ -99,12 +101,10 @@ cleanup_md() {
 	local loops=(/sys/block/loop*/loop/backing_file)
 	[ -e "${loops[0]}" ] && losetup -D 2>/dev/null
 	# without udev, stale /dev/md/* links and /dev/mdX nodes can remain
-	local t
 	for d in /dev/md/* /dev/md[0-9]*; do
 		[ -e "$d" ] || [ -L "$d" ] || continue
-		t=$d
-		[ -L "$t" ] && t=$(readlink -f "$t")
-		[ -e "/sys/block/${t##*/}" ] || rm -f "$d"
+		md_base "$d"
+		[ -e "/sys/block/$REPLY" ] || rm -f "$d"
 	done
 	local imgs=(/tmp/disk*.img)
 	[ -e "${imgs[0]}" ] && rm -f "${imgs[@]}"
